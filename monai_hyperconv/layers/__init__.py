@@ -1,0 +1,18 @@
+"""Hyper-convolution layers and the pieces they are built from."""
+
+from monai_hyperconv.layers import factories  # noqa: F401  (registers Conv["hyper", d])
+from monai_hyperconv.layers.fft_conv import FFT_MIN_KERNEL_SIZE, fft_conv
+from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
+from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid, kernel_net_parameter_count
+
+__all__ = [
+    "CoordinateKernelNet",
+    "FFT_MIN_KERNEL_SIZE",
+    "HyperConv1d",
+    "HyperConv2d",
+    "HyperConv3d",
+    "HyperConvNd",
+    "fft_conv",
+    "kernel_grid",
+    "kernel_net_parameter_count",
+]

@@ -1,0 +1,236 @@
+"""Hyper-convolution layers: convolutions whose kernel is generated from its grid coordinates.
+
+Ma, Wang, Dalca, Sabuncu, "Hyper-Convolutions via Implicit Kernels for Medical Imaging", MedIA 2023.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from monai_hyperconv.layers.fft_conv import fft_conv, use_fft
+from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
+
+__all__ = ["HyperConvNd", "HyperConv1d", "HyperConv2d", "HyperConv3d"]
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def _tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value}.")
+    return value
+
+
+class HyperConvNd(nn.Module):
+    """N-d hyper-convolution with the signature of ``torch.nn.Conv{N}d``.
+
+    Each kernel weight is computed by a small MLP (:class:`CoordinateKernelNet`) from the integer offset of its
+    tap, so the parameter count depends on ``hidden_channels`` and the channels, never on ``kernel_size``
+    (eq. 3 of the paper). A separate learned bias is added after the convolution.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, dilation, groups, bias, padding_mode: as in torch.
+        padding: ``"same"`` (default), ``"valid"``, an int or one int per spatial dim. ``"same"`` with a stride
+            above 1 pads as it would with stride 1 (``dilation * (k - 1)`` in total), so odd kernels give
+            ``ceil(size / stride)`` outputs, as MONAI's ``same_padding``.
+        hidden_channels: hidden widths of the kernel network; the last entry is the paper's N_L.
+        negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
+        fft: ``"auto"`` picks FFT convolution for large kernels (thresholds per device type in
+            :data:`monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE`); ``True`` / ``False`` force it.
+
+    The kernel is regenerated on every forward pass that records gradients. Otherwise (e.g. eval mode under
+    ``torch.no_grad``) it is cached and reused until a kernel-network parameter changes, which parameter
+    version counters, storage and dtype reveal. Edits through ``param.data`` bypass version counters: call
+    :meth:`clear_kernel_cache` after them.
+    """
+
+    spatial_dims: int = 0
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        padding: str | int | Sequence[int] = "same",
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        hidden_channels: Sequence[int] = (16, 16, 4),
+        negative_slope: float = 0.1,
+        padding_mode: str = "zeros",
+        fft: bool | str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        n = self.spatial_dims
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must divide by groups ({groups}).")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}.")
+        if fft not in ("auto", True, False):
+            raise ValueError(f"fft must be 'auto', True or False, got {fft!r}.")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _tuple(kernel_size, n, "kernel_size")
+        self.stride = _tuple(stride, n, "stride")
+        self.dilation = _tuple(dilation, n, "dilation")
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.fft = fft
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
+            raise ValueError("kernel_size, stride and dilation must be positive.")
+        self.padding = padding if isinstance(padding, str) else _tuple(padding, n, "padding")
+        self._padding_pairs = self._resolve_padding(self.padding)
+
+        factory = {"device": device, "dtype": dtype}
+        self.register_buffer("grid", kernel_grid(self.kernel_size).to(**factory), persistent=False)
+        self.kernel_net = CoordinateKernelNet(
+            n, out_channels * (in_channels // groups), hidden_channels, negative_slope
+        ).to(**factory)
+        self.bias = nn.Parameter(torch.empty(out_channels, **factory)) if bias else None
+        self._cache_key: tuple | None = None
+        self._cached_kernel: torch.Tensor | None = None
+        self.reset_parameters()
+
+    @property
+    def hidden_channels(self) -> tuple[int, ...]:
+        return self.kernel_net.hidden_channels
+
+    @property
+    def fan_in(self) -> int:
+        return self.in_channels // self.groups * math.prod(self.kernel_size)
+
+    def _resolve_padding(self, padding: str | tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        if padding == "valid":
+            return ((0, 0),) * self.spatial_dims
+        if padding == "same":
+            totals = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        if isinstance(padding, str):
+            raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}.")
+        return tuple((p, p) for p in padding)
+
+    def reset_parameters(self) -> None:
+        """Kaiming-normal (ReLU gain) kernel statistics at construction; torch's default bias init."""
+        self.kernel_net.reset_parameters(self.grid, target_std=math.sqrt(2.0 / self.fan_in))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.fan_in)
+            nn.init.uniform_(self.bias, -bound, bound)
+        self.clear_kernel_cache()
+
+    # -- the kernel -------------------------------------------------------------------------------------------
+    def _generate_kernel(self) -> torch.Tensor:
+        # Computed in the parameters' precision; autocast, if active, casts it at the convolution.
+        with torch.autocast(self.grid.device.type, enabled=False):
+            flat = self.kernel_net(self.grid.to(self.kernel_net.out.weight.dtype))
+        return flat.view(self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+
+    def _parameter_state(self) -> tuple:
+        return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.kernel_net.parameters())
+
+    def clear_kernel_cache(self) -> None:
+        self._cache_key, self._cached_kernel = None, None
+
+    def kernel(self) -> torch.Tensor:
+        """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
+        if torch.is_grad_enabled() and any(p.requires_grad for p in self.kernel_net.parameters()):
+            return self._generate_kernel()
+        key = self._parameter_state()
+        if self._cached_kernel is None or key != self._cache_key:
+            with torch.no_grad():
+                self._cached_kernel = self._generate_kernel()
+            self._cache_key = key
+        return self._cached_kernel
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """Read-only view of the generated kernel, for code that inspects ``conv.weight``."""
+        return self.kernel()
+
+    def _apply(self, fn, recurse=True):
+        self.clear_kernel_cache()
+        return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self.clear_kernel_cache()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    # -- the convolution --------------------------------------------------------------------------------------
+    def _chooses_fft(self, x: torch.Tensor) -> bool:
+        if self.fft != "auto":
+            return bool(self.fft)
+        extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
+        return use_fft(x.device.type, self.spatial_dims, extent, self.stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != self.spatial_dims + 2 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects input (batch, {self.in_channels}, {self.spatial_dims} spatial dims), "
+                f"got shape {tuple(x.shape)}."
+            )
+        weight = self.kernel()
+        pairs = self._padding_pairs
+        if self.padding_mode != "zeros" or any(a != b for a, b in pairs):
+            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+            x = F.pad(x, [p for pair in reversed(pairs) for p in pair], mode=mode)
+            pairs = ((0, 0),) * self.spatial_dims
+        if self._chooses_fft(x):
+            return self._fft_forward(x, weight, pairs)
+        padding = tuple(a for a, _ in pairs)
+        return _CONV_FUNCTIONS[self.spatial_dims](x, weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+    def _fft_forward(self, x: torch.Tensor, weight: torch.Tensor, pairs) -> torch.Tensor:
+        device_type = x.device.type
+        out_dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype
+        compute = torch.promote_types(x.dtype, torch.float32)
+        bias = None if self.bias is None else self.bias.to(compute)
+        with torch.autocast(device_type, enabled=False):
+            y = fft_conv(x.to(compute), weight.to(compute), bias, self.stride, pairs, self.dilation, self.groups)
+        return y.to(out_dtype)
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding!r}, hidden_channels={self.hidden_channels}"
+        )
+        if any(d != 1 for d in self.dilation):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
+        if self.fft != "auto":
+            s += f", fft={self.fft}"
+        return s
+
+
+class HyperConv1d(HyperConvNd):
+    """1-d hyper-convolution; see :class:`HyperConvNd`."""
+
+    spatial_dims = 1
+
+
+class HyperConv2d(HyperConvNd):
+    """2-d hyper-convolution; see :class:`HyperConvNd`."""
+
+    spatial_dims = 2
+
+
+class HyperConv3d(HyperConvNd):
+    """3-d hyper-convolution; see :class:`HyperConvNd`."""
+
+    spatial_dims = 3
