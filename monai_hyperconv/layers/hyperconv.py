@@ -175,7 +175,7 @@ class HyperConvNd(nn.Module):
         return use_fft(x.device.type, self.spatial_dims, extent, self.stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != self.spatial_dims + 2 or x.shape[1] != self.in_channels:
+        if not torch.jit.is_tracing() and (x.dim() != self.spatial_dims + 2 or x.shape[1] != self.in_channels):
             raise ValueError(
                 f"{type(self).__name__} expects input (batch, {self.in_channels}, {self.spatial_dims} spatial dims), "
                 f"got shape {tuple(x.shape)}."

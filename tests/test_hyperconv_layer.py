@@ -1,0 +1,251 @@
+"""HyperConv1d/2d/3d: equivalence with torch convs, parameter formula, initialisation, caching, dtypes."""
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from monai_hyperconv import HyperConv1d, HyperConv2d, HyperConv3d
+from monai_hyperconv.layers import kernel_grid, kernel_net_parameter_count
+
+HYPER = {1: HyperConv1d, 2: HyperConv2d, 3: HyperConv3d}
+TORCH_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+SIZES = {1: (23,), 2: (13, 11), 3: (7, 8, 6)}
+
+
+def _reference(layer, x):
+    """The same convolution through torch's own module holding layer.kernel()."""
+    padding = layer.padding
+    if padding == "same" and any(s > 1 for s in layer.stride):
+        pairs = layer._padding_pairs
+        x = F.pad(x, [p for pair in reversed(pairs) for p in pair])
+        padding = 0
+    conv = TORCH_CONV[layer.spatial_dims](
+        layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, padding, layer.dilation,
+        layer.groups, layer.bias is not None, layer.padding_mode, dtype=x.dtype,
+    )
+    with torch.no_grad():
+        conv.weight.copy_(layer.kernel())
+        if layer.bias is not None:
+            conv.bias.copy_(layer.bias)
+    return conv(x)
+
+
+CASES = [
+    # dims, kernel, stride, padding, dilation, groups, bias, padding_mode
+    (1, 3, 1, "same", 1, 1, True, "zeros"),
+    (1, 4, 1, "same", 2, 1, True, "zeros"),
+    (1, 5, 2, 1, 1, 2, False, "zeros"),
+    (2, 3, 1, "same", 1, 1, True, "zeros"),
+    (2, 5, 1, "valid", 1, 1, True, "zeros"),
+    (2, (3, 5), 2, "same", 1, 1, True, "zeros"),
+    (2, 4, 1, "same", 1, 1, False, "zeros"),
+    (2, 4, 2, "same", 1, 2, True, "zeros"),
+    (2, 3, 1, (2, 1), (2, 1), 2, True, "zeros"),
+    (2, 3, 1, 1, 1, 1, True, "reflect"),
+    (2, 5, 1, "same", 1, 1, True, "circular"),
+    (2, 3, 2, 1, 1, 4, True, "replicate"),
+    (3, 3, 1, "same", 1, 1, True, "zeros"),
+    (3, (3, 1, 5), 1, "same", 1, 2, True, "zeros"),
+    (3, 3, 2, 1, 2, 1, False, "zeros"),
+]
+
+
+@pytest.mark.parametrize("dims,kernel,stride,padding,dilation,groups,bias,mode", CASES)
+def test_forward_equals_torch_conv_on_generated_kernel(dims, kernel, stride, padding, dilation, groups, bias, mode):
+    layer = HYPER[dims](4, 8, kernel, stride, padding, dilation, groups, bias, padding_mode=mode, fft=False)
+    x = torch.randn(2, 4, *([12] * dims))
+    torch.testing.assert_close(layer(x), _reference(layer, x), rtol=1e-5, atol=1e-6)
+    assert layer.kernel().shape == _reference_weight_shape(layer)
+    assert (layer.bias is None) == (not bias)
+
+
+def _reference_weight_shape(layer):
+    return TORCH_CONV[layer.spatial_dims](
+        layer.in_channels, layer.out_channels, layer.kernel_size, groups=layer.groups
+    ).weight.shape
+
+
+def test_same_padding_with_stride_gives_ceil_size():
+    layer = HyperConv2d(2, 3, 5, stride=2)
+    assert layer(torch.randn(1, 2, 15, 16)).shape[2:] == (8, 8)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("hidden", [(16, 16, 4), (8, 2), (16, 16, 16, 24)])
+def test_parameter_count_follows_eq3_and_ignores_kernel_size(dims, hidden):
+    counts = set()
+    for k in (1, 3, 5, 9):
+        layer = HYPER[dims](6, 10, k, groups=2, hidden_channels=hidden)
+        n_kernel_net = sum(p.numel() for p in layer.kernel_net.parameters())
+        assert n_kernel_net == kernel_net_parameter_count(dims, hidden, 10 * 6 // 2)
+        counts.add(sum(p.numel() for p in layer.parameters()))
+    assert counts == {kernel_net_parameter_count(dims, hidden, 30) + 10}
+
+
+def test_eq3_by_hand_for_the_release_widths():
+    # coords(2) -> 16 -> 16 -> 4 -> 32*32: (2+1)*16 + (16+1)*16 + (16+1)*4 + (4+1)*1024
+    assert kernel_net_parameter_count(2, (16, 16, 4), 32 * 32) == 48 + 272 + 68 + 5 * 1024
+
+
+def test_grid_is_integer_offsets_centred_at_zero():
+    grid = kernel_grid((5, 4))
+    assert grid.shape == (20, 2)
+    assert sorted(set(grid[:, 0].tolist())) == [-2, -1, 0, 1, 2]
+    assert sorted(set(grid[:, 1].tolist())) == [-1, 0, 1, 2]  # even size: 0 at index (k-1)//2, as torch 'same'
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("dims,kernel,cin,cout", [(1, 7, 8, 8), (2, 3, 16, 32), (2, 5, 32, 32), (2, 31, 4, 4), (3, 5, 8, 16)])
+def test_init_std_is_kaiming_normal_relu(seed, dims, kernel, cin, cout):
+    torch.manual_seed(seed)
+    layer = HYPER[dims](cin, cout, kernel)
+    target = math.sqrt(2.0 / (cin * kernel**dims))
+    assert layer.kernel().std().item() == pytest.approx(target, rel=1e-4)
+
+
+@pytest.mark.parametrize("kernel", [3, 5, 15, 31])
+def test_init_avoids_homogeneous_mlp_pitfall(kernel):
+    """With zero biases the centre tap is exactly 0 and |w| grows with the radius; neither may happen."""
+    layer = HyperConv2d(16, 16, kernel)
+    w = layer.kernel().detach()
+    c = kernel // 2
+    centre = w[:, :, c, c].abs().mean()
+    assert centre > 0.2 * w.abs().mean()
+    corners = w[:, :, [0, 0, -1, -1], [0, -1, 0, -1]].abs().mean()
+    assert corners < 5 * centre
+
+
+def test_state_dict_round_trip_keeps_kernel_and_does_not_reinitialise():
+    torch.manual_seed(1)
+    src = HyperConv2d(8, 8, 5)
+    src.kernel_net.out.weight.data.mul_(3.0)  # trained-like weights, std no longer the init value
+    torch.manual_seed(2)
+    dst = HyperConv2d(8, 8, 5)
+    dst.load_state_dict(src.state_dict())
+    torch.testing.assert_close(dst.kernel(), src.kernel(), rtol=0, atol=0)
+    assert set(src.state_dict()) == {"kernel_net.hidden.0.weight", "kernel_net.hidden.0.bias",
+                                     "kernel_net.hidden.1.weight", "kernel_net.hidden.1.bias",
+                                     "kernel_net.hidden.2.weight", "kernel_net.hidden.2.bias",
+                                     "kernel_net.out.weight", "kernel_net.out.bias", "bias"}
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_gradients_reach_every_kernel_network_parameter(dims):
+    layer = HYPER[dims](3, 4, 3)
+    layer(torch.randn(2, 3, *([6] * dims))).square().sum().backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_eval_caches_kernel_and_invalidates_on_every_change():
+    layer = HyperConv2d(4, 4, 3)
+    x = torch.randn(1, 4, 8, 8)
+    layer.eval()
+    with torch.no_grad():
+        k1 = layer.kernel()
+        assert layer.kernel() is k1  # reused, not recomputed
+        y1 = layer(x)
+    # optimizer step
+    layer.train()
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    layer(x).sum().backward()
+    opt.step()
+    layer.eval()
+    with torch.no_grad():
+        k2 = layer.kernel()
+        assert not torch.equal(k1, k2)
+        torch.testing.assert_close(k2, layer._generate_kernel())
+        assert not torch.equal(layer(x), y1)
+    # load_state_dict
+    other = HyperConv2d(4, 4, 3)
+    layer.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(layer.kernel(), other.kernel(), rtol=0, atol=0)
+    # in-place edit (bumps the version counter)
+    with torch.no_grad():
+        layer.kernel_net.out.weight.mul_(2.0)
+        torch.testing.assert_close(layer.kernel(), layer._generate_kernel(), rtol=0, atol=0)
+    # .to(dtype)
+    layer.double()
+    with torch.no_grad():
+        assert layer.kernel().dtype == torch.float64
+    # edits through .data bypass version counters: clear_kernel_cache is the documented way out
+    with torch.no_grad():
+        layer.kernel()
+        layer.kernel_net.out.bias.data.add_(1.0)
+        layer.clear_kernel_cache()
+        torch.testing.assert_close(layer.kernel(), layer._generate_kernel(), rtol=0, atol=0)
+
+
+def test_kernel_is_recomputed_with_graph_when_gradients_are_recorded():
+    layer = HyperConv2d(2, 2, 3).eval()
+    k = layer.kernel()
+    assert k.requires_grad and k.grad_fn is not None
+
+
+@pytest.mark.parametrize("fft", [False, True])
+def test_float64_and_bfloat16_autocast(fft):
+    layer = HyperConv2d(3, 5, 7, fft=fft).double()
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    assert layer(x).dtype == torch.float64
+    layer.float()
+    x = x.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), layer(x), rtol=0.05, atol=0.05)
+    y.float().sum().backward()
+    assert layer.kernel_net.hidden[0].weight.grad is not None
+
+
+FFT_CASES = [
+    (1, 15, 1, "same", 1, 1), (1, 6, 3, 2, 2, 2),
+    (2, 9, 1, "same", 1, 1), (2, (7, 4), 1, "valid", 1, 2), (2, 5, 2, "same", 2, 1), (2, 8, 1, "same", 1, 4),
+    (3, 5, 1, "same", 1, 1), (3, (3, 5, 4), 2, 1, (1, 2, 1), 2),
+]
+
+
+@pytest.mark.parametrize("dims,kernel,stride,padding,dilation,groups", FFT_CASES)
+def test_fft_path_equals_direct_path(dims, kernel, stride, padding, dilation, groups):
+    layer = HYPER[dims](4, 8, kernel, stride, padding, dilation, groups)
+    x = torch.randn(2, 4, *SIZES[dims], requires_grad=True)
+    layer.fft = False
+    direct = layer(x)
+    g_direct = torch.autograd.grad(direct.square().sum(), [x, layer.kernel_net.out.weight])
+    layer.fft = True
+    fft = layer(x)
+    g_fft = torch.autograd.grad(fft.square().sum(), [x, layer.kernel_net.out.weight])
+    scale = direct.abs().max()
+    torch.testing.assert_close(fft / scale, direct / scale, rtol=0, atol=1e-4)
+    for a, b in zip(g_fft, g_direct):
+        torch.testing.assert_close(a / b.abs().max(), b / b.abs().max(), rtol=0, atol=1e-4)
+
+
+def test_auto_picks_fft_for_large_kernels_only():
+    x = torch.randn(1, 2, 40, 40)
+    small, large = HyperConv2d(2, 2, 3), HyperConv2d(2, 2, 21)
+    assert not small._chooses_fft(x) and large._chooses_fft(x)
+    assert not HyperConv2d(2, 2, 21, stride=2)._chooses_fft(x)
+    assert not HyperConv2d(2, 2, 21, fft=False)._chooses_fft(x)
+
+
+def test_bad_arguments_and_inputs_are_named():
+    with pytest.raises(ValueError, match="groups"):
+        HyperConv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="padding_mode"):
+        HyperConv2d(2, 2, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match="kernel_size"):
+        HyperConv2d(2, 2, (3, 3, 3))
+    with pytest.raises(ValueError, match=r"expects input \(batch, 2"):
+        HyperConv2d(2, 2, 3)(torch.randn(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("dims,k", list(itertools.product([1, 2, 3], [1, 2])))
+def test_tiny_kernels(dims, k):
+    layer = HYPER[dims](1, 1, k)
+    assert torch.isfinite(layer.kernel()).all()
+    assert layer(torch.randn(1, 1, *([5] * dims))).shape[2:] == (5,) * dims
