@@ -1,0 +1,34 @@
+"""``python -m monai_hyperconv.analysis COMMAND --flag value ...`` (flags parsed like ``python -m monai.bundle``).
+
+Commands:
+    kernels  per-layer smoothness CSV and kernel grid PNG of a trained bundle network
+    recap    recapitulation of learned regular kernels by hyper-networks (N_L = 8, 24): CSV and PNG
+    compare  train several network fragments on one bundle and write a Table-1-style report
+
+Examples:
+    python -m monai_hyperconv.analysis kernels \\
+        --config_file "['bundles/liver_lesion_seg/configs/train.yaml','configs/networks/hyper_unet_5x5.yaml']" \\
+        --checkpoint bundles/liver_lesion_seg/models/model.pt --output_dir outputs/kernels
+"""
+
+from __future__ import annotations
+
+import fire
+
+from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitulation
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a command; ``argv`` defaults to ``sys.argv[1:]``."""
+    commands = {"kernels": analyze_kernels, "recap": analyze_recapitulation}
+    try:
+        from monai_hyperconv.analysis.compare import run_comparison
+
+        commands["compare"] = run_comparison
+    except ImportError:  # pragma: no cover - compare is optional until written
+        pass
+    fire.Fire(commands, command=argv)
+
+
+if __name__ == "__main__":
+    main()
