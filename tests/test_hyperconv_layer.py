@@ -249,3 +249,29 @@ def test_tiny_kernels(dims, k):
     layer = HYPER[dims](1, 1, k)
     assert torch.isfinite(layer.kernel()).all()
     assert layer(torch.randn(1, 1, *([5] * dims))).shape[2:] == (5,) * dims
+
+
+@pytest.mark.parametrize("dims,groups,dilation", [(1, 1, 2), (2, 2, 1), (3, 1, 1)])
+def test_generic_fft_conv_matches_torch(dims, groups, dilation):
+    from monai_hyperconv.layers.fft_conv import fft_conv
+
+    x = torch.randn(2, 4, *SIZES[dims])
+    w = torch.randn(6, 4 // groups, *([5] * dims))
+    b = torch.randn(6)
+    pad = dilation * 2
+    expected = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[dims](x, w, b, 1, pad, dilation, groups)
+    got = fft_conv(x, w, b, (1,) * dims, ((pad, pad),) * dims, (dilation,) * dims, groups)
+    torch.testing.assert_close(got / expected.abs().max(), expected / expected.abs().max(), rtol=0, atol=1e-4)
+
+
+def test_eval_reuses_the_cached_kernel_spectrum_on_the_fft_path():
+    layer = HyperConv2d(3, 3, 15, fft=True).eval()
+    x = torch.randn(1, 3, 20, 20)
+    with torch.no_grad():
+        y1 = layer(x)
+        spec = layer._cached_spec
+        y2 = layer(x)
+        assert layer._cached_spec is spec
+        torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+        layer.kernel_net.out.weight.mul_(2.0)
+        torch.testing.assert_close(layer(x) - layer.bias.view(1, -1, 1, 1), 2 * (y1 - layer.bias.view(1, -1, 1, 1)))

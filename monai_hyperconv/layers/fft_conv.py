@@ -3,6 +3,10 @@
 Direct convolution costs O(k^d) per output pixel, the FFT path O(log n): past a kernel size that depends
 on the device and the number of spatial dimensions the FFT wins. The thresholds below were measured with
 ``benchmarks/layer_speed.py`` (see its docstring and the README's benchmark section).
+
+The work is split so that a hyper-convolution can supply its kernel's spectrum cheaply: the spectrum of a
+generated kernel is a linear map of the spectra of its kernel network's N_L features (see
+``HyperConvNd.kernel_spectrum``), so N_L + 1 FFTs replace the ``in * out`` FFTs of a generic kernel.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fft_conv", "fft_size", "use_fft", "FFT_MIN_KERNEL_SIZE"]
+__all__ = ["fft_conv", "fft_conv_with_spectrum", "fft_plan", "fft_size", "kernel_spectrum", "use_fft",
+           "FFT_MIN_KERNEL_SIZE"]
 
-# Smallest effective kernel extent (dilation * (k - 1) + 1, largest over dims) from which the FFT path is
-# chosen by ``fft="auto"``, per device type and spatial dims. CPU figures: measured on the project's
-# 2-core CI machine (forward + backward, batch 4 / 32 -> 32 channels / 128^2 in 2D, batch 1 / 16 -> 16 / 64^3
-# in 3D). CUDA figures are not measured here (no GPU was available): cuDNN's direct kernels are strong,
-# so they are set conservatively high; re-measure with benchmarks/layer_speed.py --device cuda.
+# Smallest effective kernel extent (dilation * (k - 1) + 1, largest over dims) from which ``fft="auto"``
+# chooses the FFT path, per device type and spatial dims. CPU: measured on the project's 2-core machine with
+# benchmarks/layer_speed.py (2D: batch 4, 32 -> 32, 128^2; 3D: batch 1, 16 -> 16, 64^3). CUDA: not measured
+# (no GPU was available when these were set); cuDNN's direct kernels are strong, so the values are
+# conservative. Re-measure with ``benchmarks/layer_speed.py --device cuda`` and edit this table.
 FFT_MIN_KERNEL_SIZE: dict[str, dict[int, int]] = {
     "cpu": {1: 33, 2: 13, 3: 9},
     "cuda": {1: 65, 2: 23, 3: 13},
@@ -49,6 +54,68 @@ def fft_size(n: int) -> int:
     return best
 
 
+def fft_plan(padded_size: Sequence[int], extent: Sequence[int]) -> tuple[list[int], list[int]]:
+    """FFT sizes and valid output sizes for a padded input and an effective (dilated) kernel extent.
+
+    A circular correlation at least as long as the input has no wrap-around in its valid part.
+    """
+    out_size = [n - k + 1 for n, k in zip(padded_size, extent)]
+    if min(out_size) < 1:
+        raise ValueError(f"Kernel extent {tuple(extent)} is larger than the padded input {tuple(padded_size)}.")
+    return [fft_size(n) for n in padded_size], out_size
+
+
+def dilate(maps: torch.Tensor, dilation: Sequence[int]) -> torch.Tensor:
+    """Insert ``dilation - 1`` zeros between the taps of the trailing ``len(dilation)`` dims."""
+    if all(d == 1 for d in dilation):
+        return maps
+    dims = len(dilation)
+    size = [d * (k - 1) + 1 for k, d in zip(maps.shape[-dims:], dilation)]
+    out = maps.new_zeros((*maps.shape[:-dims], *size))
+    out[(..., *[slice(None, None, d) for d in dilation])] = maps
+    return out
+
+
+def kernel_spectrum(weight: torch.Tensor, n_fft: Sequence[int], dilation: Sequence[int], groups: int) -> torch.Tensor:
+    """Conjugate spectrum of a kernel ``(C_out, C_in/g, *k)`` in the layout ``fft_conv_with_spectrum`` takes:
+    ``(frequencies * groups, C_in/g, C_out/g)``, complex."""
+    dims = weight.dim() - 2
+    out_channels, in_per_group = weight.shape[:2]
+    spec = torch.fft.rfftn(dilate(weight, dilation), s=n_fft, dim=tuple(range(2, 2 + dims))).conj()
+    spec = spec.reshape(groups, out_channels // groups, in_per_group, -1).permute(3, 0, 2, 1)
+    return spec.reshape(-1, in_per_group, out_channels // groups)
+
+
+def fft_conv_with_spectrum(
+    x: torch.Tensor,
+    spectrum: torch.Tensor,
+    n_fft: Sequence[int],
+    out_size: Sequence[int],
+    stride: Sequence[int],
+    bias: torch.Tensor | None,
+    groups: int,
+) -> torch.Tensor:
+    """Valid cross-correlation of an already padded input with a kernel given by its conjugate spectrum.
+
+    The channel contraction is one batched complex matmul over frequencies:
+    ``(F*g, N, C_in/g) @ (F*g, C_in/g, C_out/g)``.
+    """
+    dims = len(n_fft)
+    batch, in_channels = x.shape[:2]
+    in_per_group, out_per_group = spectrum.shape[1:]
+    fft_dims = tuple(range(2, 2 + dims))
+    x_f = torch.fft.rfftn(x, s=n_fft, dim=fft_dims)
+    freq_shape = x_f.shape[2:]
+    x_f = x_f.reshape(batch, groups, in_per_group, -1).permute(3, 1, 0, 2).reshape(-1, batch, in_per_group)
+    y_f = torch.bmm(x_f, spectrum)  # (F*g, N, C_out/g)
+    y_f = y_f.reshape(-1, groups, batch, out_per_group).permute(2, 1, 3, 0)
+    y = torch.fft.irfftn(y_f.reshape(batch, groups * out_per_group, *freq_shape), s=n_fft, dim=fft_dims)
+    y = y[(slice(None), slice(None), *[slice(0, o, s) for o, s in zip(out_size, stride)])]
+    if bias is not None:
+        y = y + bias.reshape(1, -1, *([1] * dims))
+    return y.contiguous()
+
+
 def fft_conv(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -68,35 +135,10 @@ def fft_conv(
         padding: ``(before, after)`` zero padding per spatial dim.
         groups: channel groups, as in torch.
     """
-    dims = weight.dim() - 2
-    out_channels, in_per_group = weight.shape[:2]
-    batch = x.shape[0]
     pad = [p for pair in reversed(padding) for p in pair]
     if any(pad):
         x = F.pad(x, pad)
-    if any(d != 1 for d in dilation):
-        dilated = weight.new_zeros(
-            (out_channels, in_per_group, *[d * (k - 1) + 1 for k, d in zip(weight.shape[2:], dilation)])
-        )
-        dilated[(slice(None), slice(None), *[slice(None, None, d) for d in dilation])] = weight
-        weight = dilated
-    in_size = x.shape[2:]
-    kernel_size = weight.shape[2:]
-    out_size = [n - k + 1 for n, k in zip(in_size, kernel_size)]
-    if min(out_size) < 1:
-        raise ValueError(f"Kernel extent {tuple(kernel_size)} is larger than the padded input {tuple(in_size)}.")
-    # Circular correlation of length >= input length has no wrap-around in the valid part.
-    n_fft = [fft_size(n) for n in in_size]
-    fft_dims = tuple(range(2, 2 + dims))
-    x_f = torch.fft.rfftn(x, s=n_fft, dim=fft_dims)
-    w_f = torch.fft.rfftn(weight, s=n_fft, dim=fft_dims).conj()
-    freq_shape = x_f.shape[2:]
-    # Channel contraction as one batched complex matmul over frequencies: (F, g, N, Cin/g) @ (F, g, Cin/g, Cout/g).
-    x_f = x_f.reshape(batch, groups, in_per_group, -1).permute(3, 1, 0, 2)
-    w_f = w_f.reshape(groups, out_channels // groups, in_per_group, -1).permute(3, 0, 2, 1)
-    y_f = torch.matmul(x_f, w_f).permute(2, 1, 3, 0).reshape(batch, out_channels, *freq_shape)
-    y = torch.fft.irfftn(y_f, s=n_fft, dim=fft_dims)
-    y = y[(slice(None), slice(None), *[slice(0, o, s) for o, s in zip(out_size, stride)])]
-    if bias is not None:
-        y = y + bias.reshape(1, -1, *([1] * dims))
-    return y.contiguous()
+    extent = [d * (k - 1) + 1 for k, d in zip(weight.shape[2:], dilation)]
+    n_fft, out_size = fft_plan(x.shape[2:], extent)
+    spectrum = kernel_spectrum(weight, n_fft, dilation, groups)
+    return fft_conv_with_spectrum(x, spectrum, n_fft, out_size, stride, bias, groups)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monai_hyperconv.layers.fft_conv import fft_conv, use_fft
+from monai_hyperconv.layers.fft_conv import dilate, fft_conv_with_spectrum, fft_plan, use_fft
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
 __all__ = ["HyperConvNd", "HyperConv1d", "HyperConv2d", "HyperConv3d"]
@@ -141,7 +141,9 @@ class HyperConvNd(nn.Module):
         return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.kernel_net.parameters())
 
     def clear_kernel_cache(self) -> None:
+        """Forget the cached kernel (and kernel spectrum); the next use regenerates them."""
         self._cache_key, self._cached_kernel = None, None
+        self._spectrum_key, self._cached_spec = None, None
 
     def kernel(self) -> torch.Tensor:
         """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
@@ -180,24 +182,58 @@ class HyperConvNd(nn.Module):
                 f"{type(self).__name__} expects input (batch, {self.in_channels}, {self.spatial_dims} spatial dims), "
                 f"got shape {tuple(x.shape)}."
             )
-        weight = self.kernel()
         pairs = self._padding_pairs
         if self.padding_mode != "zeros" or any(a != b for a, b in pairs):
             mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
             x = F.pad(x, [p for pair in reversed(pairs) for p in pair], mode=mode)
             pairs = ((0, 0),) * self.spatial_dims
         if self._chooses_fft(x):
-            return self._fft_forward(x, weight, pairs)
+            return self._fft_forward(x, pairs)
         padding = tuple(a for a, _ in pairs)
-        return _CONV_FUNCTIONS[self.spatial_dims](x, weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        return _CONV_FUNCTIONS[self.spatial_dims](x, self.kernel(), self.bias, self.stride, padding, self.dilation, self.groups)
 
-    def _fft_forward(self, x: torch.Tensor, weight: torch.Tensor, pairs) -> torch.Tensor:
+    def kernel_spectrum(self, n_fft: Sequence[int]) -> torch.Tensor:
+        """Conjugate FFT of the kernel, ``(frequencies * groups, in/groups, out/groups)``, computed from the
+        kernel network's N_L features: the kernel is ``W_out @ features + b_out``, and the FFT is linear, so
+        N_L + 1 FFTs and one small matmul replace the ``in * out / groups`` FFTs of a generic kernel."""
+        net, dims = self.kernel_net, self.spatial_dims
+        with torch.autocast(self.grid.device.type, enabled=False):
+            dtype = net.out.weight.dtype
+            feats = net.features(self.grid.to(dtype))
+            feats = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)  # ones column: output bias
+            maps = dilate(feats.t().reshape(-1, *self.kernel_size), self.dilation)
+            feat_spec = torch.fft.rfftn(maps, s=n_fft, dim=tuple(range(1, 1 + dims))).reshape(maps.shape[0], -1)
+            g, in_g, out_g = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
+            mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1)  # (out*in/g, N_L+1)
+            mix = mix.reshape(g, out_g, in_g, -1).permute(3, 0, 2, 1).reshape(mix.shape[1], -1)
+            spec = feat_spec.t().conj() @ mix.to(feat_spec.dtype)  # (F, g*in_g*out_g)
+        return spec.reshape(-1, in_g, out_g)
+
+    def _cached_spectrum(self, n_fft: list[int]) -> torch.Tensor:
+        if torch.is_grad_enabled() and any(p.requires_grad for p in self.kernel_net.parameters()):
+            return self.kernel_spectrum(n_fft)
+        key = (self._parameter_state(), tuple(n_fft))
+        if getattr(self, "_spectrum_key", None) != key:
+            with torch.no_grad():
+                self._cached_spec = self.kernel_spectrum(n_fft)
+            self._spectrum_key = key
+        return self._cached_spec
+
+    def _fft_forward(self, x: torch.Tensor, pairs) -> torch.Tensor:
         device_type = x.device.type
         out_dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype
         compute = torch.promote_types(x.dtype, torch.float32)
-        bias = None if self.bias is None else self.bias.to(compute)
         with torch.autocast(device_type, enabled=False):
-            y = fft_conv(x.to(compute), weight.to(compute), bias, self.stride, pairs, self.dilation, self.groups)
+            x = x.to(compute)
+            pad = [p for pair in reversed(pairs) for p in pair]
+            if any(pad):
+                x = F.pad(x, pad)
+            extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
+            n_fft, out_size = fft_plan(x.shape[2:], extent)
+            spectrum = self._cached_spectrum(n_fft)
+            spectrum = spectrum.to(torch.promote_types(spectrum.dtype, torch.complex64))
+            bias = None if self.bias is None else self.bias.to(compute)
+            y = fft_conv_with_spectrum(x, spectrum, n_fft, out_size, self.stride, bias, self.groups)
         return y.to(out_dtype)
 
     def extra_repr(self) -> str:
