@@ -240,6 +240,8 @@ def warp(image: np.ndarray, displacement: np.ndarray, mode: str = "bilinear") ->
     ndim = displacement.shape[0]
     spatial = tuple(displacement.shape[1:])
     image = np.asarray(image, dtype=np.float32)
+    if not image.flags.writeable:  # torch.from_numpy wants writable memory (cached template maps are read-only)
+        image = image.copy()
     squeeze = image.ndim == ndim
     if squeeze:
         image = image[None]
