@@ -1,0 +1,220 @@
+"""Comparison runner: trains through the bundle API, resumes a partly finished comparison, writes the report.
+
+A stand-in bundle (train.yaml / evaluate.yaml whose ``run`` writes checkpoints, metrics and a sweep CSV in a few
+expressions) keeps this fast; the runner's own logic (markers, resume of an interrupted training, skipping
+finished models, refusing mixed settings, the report) runs for real through ``monai.bundle.run``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import matplotlib.image
+import pytest
+import torch
+
+from monai_hyperconv.analysis.compare import (
+    ComparisonRunner,
+    Evaluation,
+    bundle_command,
+    inprocess_launcher,
+    load_experiment,
+    read_metric,
+    run_comparison,
+)
+from monai_hyperconv.analysis.reports import read_csv
+
+# the stand-in bundle below is ours: MONAI's warning about evaluating configs adds nothing here
+pytestmark = pytest.mark.filterwarnings("ignore:parsing config_file:UserWarning")
+
+TRAIN = """
+imports: ["$import os", "$import torch"]
+bundle_root: "."
+ckpt_dir: "$@bundle_root + '/models'"
+output_dir: "$@bundle_root + '/outputs'"
+seed: 1
+max_epochs: 1
+resume: false
+spatial_dims: 2
+in_channels: 1
+network_def: "$torch.nn.Conv2d(1, 1, 3)"
+run:
+  - "$os.makedirs(@ckpt_dir, exist_ok=True)"
+  - "$torch.manual_seed(@seed)"
+  - "$torch.save({'network': @network_def.state_dict()}, @ckpt_dir + '/checkpoint_last.pt')"
+  - "$torch.save(@network_def.state_dict(), @ckpt_dir + '/model.pt')"
+  - "$open(@ckpt_dir + '/runs.txt', 'a').write('resume=%s seed=%s epochs=%s' % (@resume, @seed, @max_epochs) + chr(10))"
+"""
+
+EVALUATE = """
+imports: ["$import os", "$import json", "$import torch", "$from monai_hyperconv.workflows import write_sweep_csv"]
+bundle_root: "."
+ckpt_dir: "$@bundle_root + '/models'"
+output_dir: "$@bundle_root + '/outputs'"
+split: test
+spatial_dims: 2
+network_def: "$torch.nn.Conv2d(1, 1, 3)"
+run:
+  - "$os.makedirs(@output_dir, exist_ok=True)"
+  - "$@network_def.load_state_dict(torch.load(@ckpt_dir + '/model.pt'))"
+  - "$open(@output_dir + '/metrics.json', 'w').write(json.dumps({'mean_dice': @network_def.kernel_size[0] / 10 + (0.5 if @split == 'train' else 0)}))"
+  - "$write_sweep_csv([('gaussian', 0.0, 0.9), ('gaussian', 0.2, @network_def.kernel_size[0] / 10)], @output_dir + '/noise_sweep_model.csv', 'model', 'dice')"
+"""
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    root = tmp_path / "bundle"
+    (root / "configs").mkdir(parents=True)
+    (root / "configs" / "train.yaml").write_text(TRAIN)
+    (root / "configs" / "evaluate.yaml").write_text(EVALUATE)
+    fragments = []
+    for name, k in (("net_3x3", 3), ("net_5x5", 5)):
+        path = tmp_path / "networks" / f"{name}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f'network_def: "$torch.nn.Conv2d(1, 1, {k})"\n')
+        fragments.append(str(path))
+    return str(root), fragments
+
+
+EVALUATIONS = [
+    Evaluation("train", "mean_dice", "metrics.json", {"split": "train"}),
+    Evaluation("test", "mean_dice", "metrics.json", {"split": "test"}, sweep_glob="noise_sweep_*.csv"),
+]
+
+
+class CountingLauncher:
+    """The real in-process bundle launcher, recording calls; optionally 'killed' after one training run."""
+
+    def __init__(self, kill_after_training_of=None):
+        self.calls = []
+        self.kill_after_training_of = kill_after_training_of
+
+    def __call__(self, config_files, overrides, log_path):
+        self.calls.append((os.path.basename(config_files[0]), os.path.basename(config_files[1]), dict(overrides)))
+        inprocess_launcher(config_files, overrides, log_path)
+        if self.kill_after_training_of and config_files[1].endswith(self.kill_after_training_of):
+            if config_files[0].endswith("train.yaml"):
+                raise KeyboardInterrupt("killed while training")  # checkpoint_last.pt exists, no marker
+
+
+def _runner(bundle, tmp_path, launcher, **kwargs):
+    root, fragments = bundle
+    kwargs = {"overrides": {"max_epochs": 2}, "seed": 5, **kwargs}
+    return ComparisonRunner(
+        root, fragments, str(tmp_path / "cmp"), EVALUATIONS, resume_override={"resume": True}, launcher=launcher,
+        receptive_field_size=32, **kwargs,
+    )  # fmt: skip
+
+
+def test_runner_resumes_without_retraining_finished_models(bundle, tmp_path):
+    # first attempt: net_3x3 finishes, net_5x5 is killed during training
+    first = CountingLauncher(kill_after_training_of="net_5x5.yaml")
+    with pytest.raises(KeyboardInterrupt):
+        _runner(bundle, tmp_path, first).run()
+    assert [(c[0], c[1]) for c in first.calls] == [
+        ("train.yaml", "net_3x3.yaml"),
+        ("evaluate.yaml", "net_3x3.yaml"),
+        ("evaluate.yaml", "net_3x3.yaml"),
+        ("train.yaml", "net_5x5.yaml"),
+    ]
+    assert all(c[2]["seed"] == 5 and c[2]["max_epochs"] == 2 for c in first.calls)
+    cmp_dir = tmp_path / "cmp"
+    assert (cmp_dir / "net_3x3" / "result.json").is_file()
+    assert not (cmp_dir / "net_5x5" / "trained.json").exists()
+
+    # second attempt: nothing of net_3x3 reruns; net_5x5 resumes from its last checkpoint, then is evaluated
+    second = CountingLauncher()
+    paths = _runner(bundle, tmp_path, second).run()
+    assert [(c[0], c[1]) for c in second.calls] == [
+        ("train.yaml", "net_5x5.yaml"),
+        ("evaluate.yaml", "net_5x5.yaml"),
+        ("evaluate.yaml", "net_5x5.yaml"),
+    ]
+    assert second.calls[0][2]["resume"] is True
+    runs = (cmp_dir / "net_5x5" / "models" / "runs.txt").read_text().splitlines()
+    assert runs == ["resume=False seed=5 epochs=2", "resume=True seed=5 epochs=2"]
+    assert (cmp_dir / "net_3x3" / "models" / "runs.txt").read_text().splitlines() == ["resume=False seed=5 epochs=2"]
+
+    # the report: one row per model with the metrics the evaluations wrote, params, receptive field
+    rows = {r["model"]: r for r in read_csv(paths["csv"])}
+    assert set(rows) == {"net_3x3", "net_5x5"}
+    assert float(rows["net_5x5"]["test_dice"]) == pytest.approx(0.5)
+    assert float(rows["net_5x5"]["train_dice"]) == pytest.approx(1.0)
+    assert int(rows["net_3x3"]["parameters"]) == 10 and int(rows["net_5x5"]["parameters"]) == 26
+    assert rows["net_3x3"]["receptive_field"] == "3 px" and rows["net_5x5"]["receptive_field"] == "5 px"
+    markdown = open(paths["md"]).read()
+    assert "| net_5x5 | 0.000M | 5 px | 1 | 0.5 |" in markdown
+    assert matplotlib.image.imread(paths["png"]).shape[1] > 300
+    # the sweep CSVs next to the report are labelled with the runner's model names
+    assert read_csv(str(cmp_dir / "robustness_net_5x5.csv"))[0]["model"] == "net_5x5"
+
+    # a third run with everything done launches nothing and rewrites the same report
+    third = CountingLauncher()
+    before = open(paths["csv"]).read()
+    _runner(bundle, tmp_path, third).run()
+    assert third.calls == [] and open(paths["csv"]).read() == before
+
+
+def test_runner_refuses_to_mix_settings_and_checks_inputs(bundle, tmp_path):
+    root, fragments = bundle
+    launcher = CountingLauncher()
+    _runner((root, fragments[:1]), tmp_path, launcher).run()
+    with pytest.raises(RuntimeError, match="other settings"):
+        _runner((root, fragments[:1]), tmp_path, CountingLauncher(), overrides={"max_epochs": 3}).run()
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        _runner((root, [str(tmp_path / "missing.yaml")]), tmp_path, launcher)
+    with pytest.raises(ValueError, match="distinct"):
+        _runner((root, [fragments[0], fragments[0]]), tmp_path, launcher)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        _runner((str(tmp_path / "nowhere"), fragments), tmp_path, launcher)
+
+
+def test_read_metric_formats_and_errors(tmp_path):
+    (tmp_path / "m.json").write_text(json.dumps({"val": {"dice": 0.25}}))
+    assert read_metric(str(tmp_path / "m.json"), "val#dice") == 0.25
+    (tmp_path / "metrics.csv").write_text("mean_dice\t0.75\nloss\t0.1\n")  # MONAI MetricsSaver format
+    assert read_metric(str(tmp_path / "metrics.csv"), "mean_dice") == 0.75
+    with pytest.raises(KeyError, match="metrics.csv.*psnr"):
+        read_metric(str(tmp_path / "metrics.csv"), "psnr")
+    with pytest.raises(FileNotFoundError, match="none.csv"):
+        read_metric(str(tmp_path / "none.csv"), "dice")
+
+
+def test_bundle_command_round_trips_through_the_monai_bundle_cli(bundle, tmp_path):
+    root, fragments = bundle
+    overrides = {"bundle_root": root, "ckpt_dir": str(tmp_path / "ck"), "max_epochs": 3, "seed": 2, "resume": True}
+    cmd = bundle_command([os.path.join(root, "configs", "train.yaml"), fragments[1]], overrides)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    assert (tmp_path / "ck" / "runs.txt").read_text() == "resume=True seed=2 epochs=3\n"
+    assert torch.load(tmp_path / "ck" / "model.pt")["weight"].shape == (1, 1, 5, 5)
+
+
+def test_experiment_file_and_run_comparison(bundle, tmp_path):
+    root, fragments = bundle
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(
+        textwrap.dedent(
+            f"""
+            bundle_root: {root}
+            networks: {fragments[:1]}
+            seed: 3
+            overrides: {{max_epochs: 4}}
+            resume_override: {{resume: true}}
+            evaluations:
+              - {{name: test, metric_key: mean_dice, metrics_file: metrics.json}}
+            """
+        )
+    )
+    assert load_experiment(str(experiment))["seed"] == 3
+    paths = run_comparison(str(experiment), output_dir=str(tmp_path / "out"), inprocess=True, max_epochs=1)
+    row = read_csv(paths["csv"])[0]
+    assert row["model"] == "net_3x3" and float(row["test_dice"]) == pytest.approx(0.3)
+    assert (tmp_path / "out" / "net_3x3" / "models" / "runs.txt").read_text() == "resume=False seed=3 epochs=1\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bundle_root: x\nnetwork: []\n")
+    with pytest.raises(ValueError, match="bad.yaml.*unknown keys \\['network'\\].*missing keys"):
+        load_experiment(str(bad))
