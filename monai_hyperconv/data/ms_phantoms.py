@@ -128,7 +128,7 @@ def _draw_lesions(rng, csf, gm, wm, brain, voxel_size, num_timepoints) -> list[L
                 centre=centre,
                 rotation=_rotation_towards(axis, rng),
                 semi_axes=radius * ratios,
-                onset=0 if rng.random() < 0.7 else int(rng.integers(1, num_timepoints)),
+                onset=0 if rng.random() < 0.7 or num_timepoints < 2 else int(rng.integers(1, num_timepoints)),
                 growth=float(rng.uniform(-0.15, 0.25)),
             )
         )
