@@ -1,0 +1,202 @@
+"""LiTS (Liver Tumor Segmentation challenge) datalists: discovery, the paper's split, datalist JSON, embedded data.
+
+Public layout: ``dataset_dir/volume-N.nii[.gz]`` with ``dataset_dir/segmentation-N.nii[.gz]`` (0 background,
+1 liver, 2 tumour). :func:`prepare_lits_datalist` is what the bundle calls: it reuses a datalist JSON when one
+exists, otherwise it (generates the embedded synthetic data when ``dataset_dir`` holds no volumes,) finds the
+pairs, splits them by volume in the paper's 80 / 20 / 31 proportions (seeded, every split non-empty) and writes
+the JSON in MONAI's decathlon format (paths relative to ``dataset_dir``).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch.distributed as dist
+from monai.data import load_decathlon_datalist
+
+from monai_hyperconv.data.synthetic_ct import ensure_synthetic_lits
+from monai_hyperconv.workflows.validation import require_files
+
+__all__ = [
+    "LITS_LABELS",
+    "LITS_SPLIT",
+    "find_lits_pairs",
+    "split_counts",
+    "split_lits",
+    "write_datalist",
+    "load_lits_datalist",
+    "prepare_lits_datalist",
+    "lits_inference_files",
+]
+
+#: label values of a LiTS segmentation: background, liver, tumour
+LITS_LABELS = (0, 1, 2)
+#: the paper's training / validation / test volume counts (of 131)
+LITS_SPLIT = (80, 20, 31)
+SPLIT_KEYS = ("training", "validation", "test")
+_VOLUME_RE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
+
+
+def find_lits_pairs(dataset_dir: str) -> list[dict]:
+    """All ``{"image": volume-N, "label": segmentation-N}`` pairs of ``dataset_dir``, sorted by N.
+
+    Raises:
+        FileNotFoundError: when the folder does not exist, or naming a volume whose segmentation is missing.
+    """
+    if not os.path.isdir(dataset_dir):
+        raise FileNotFoundError(f"LiTS dataset folder {dataset_dir!r} does not exist.")
+    pairs = []
+    for name in os.listdir(dataset_dir):
+        match = _VOLUME_RE.match(name)
+        if match is None:
+            continue
+        n = int(match.group(1))
+        candidates = [os.path.join(dataset_dir, f"segmentation-{n}{ext}") for ext in (".nii", ".nii.gz")]
+        label = next((c for c in candidates if os.path.isfile(c)), None)
+        if label is None:
+            raise FileNotFoundError(
+                f"{os.path.join(dataset_dir, name)} has no segmentation: expected {candidates[0]} or {candidates[1]}."
+            )
+        pairs.append((n, {"image": os.path.join(dataset_dir, name), "label": label}))
+    return [p for _, p in sorted(pairs, key=lambda t: t[0])]
+
+
+def split_counts(n: int, proportions: Sequence[float] = LITS_SPLIT) -> list[int]:
+    """Split ``n`` items in ``proportions`` (largest remainders), every part at least 1.
+
+    Raises:
+        ValueError: when ``n`` is smaller than the number of parts.
+    """
+    k = len(proportions)
+    if n < k:
+        raise ValueError(f"Need at least {k} volumes to split into {k} non-empty parts, found {n}.")
+    p = np.asarray(proportions, dtype=float) / float(np.sum(proportions))
+    counts = np.maximum(np.floor(p * n).astype(int), 1)
+    while counts.sum() > n:  # the minimum of 1 overshot: take from the largest part
+        counts[np.argmax(counts)] -= 1
+    remainders = p * n - np.floor(p * n)
+    for i in np.argsort(-remainders, kind="stable"):
+        if counts.sum() == n:
+            break
+        counts[i] += 1
+    return counts.tolist()
+
+
+def split_lits(pairs: Sequence[dict], proportions: Sequence[float] = LITS_SPLIT, seed: int = 0) -> dict[str, list]:
+    """Seeded split by volume into ``{"training", "validation", "test"}`` in ``proportions``."""
+    counts = split_counts(len(pairs), proportions)
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    out, start = {}, 0
+    for key, c in zip(SPLIT_KEYS, counts):
+        out[key] = [dict(pairs[i]) for i in sorted(order[start : start + c])]
+        start += c
+    return out
+
+
+def write_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str) -> str:
+    """Write a decathlon-style datalist JSON, paths relative to ``base_dir``, atomically (temp file + rename)."""
+    rel = {k: [{kk: os.path.relpath(v, base_dir) for kk, v in item.items()} for item in items] for k, items in split.items()}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(rel, f, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def load_lits_datalist(path: str, base_dir: str) -> dict[str, list]:
+    """Read a datalist JSON (relative paths resolved against ``base_dir``) and check every listed file exists.
+
+    Raises:
+        ValueError: naming the JSON when it is malformed or lacks one of training / validation / test.
+        FileNotFoundError: naming a listed file that does not exist.
+    """
+    try:
+        with open(path) as f:
+            content = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"Cannot read the datalist {path!r}: {e}") from e
+    missing = [k for k in SPLIT_KEYS if not isinstance(content, dict) or k not in content]
+    if missing:
+        raise ValueError(f"Datalist {path!r} lacks the lists {missing}; expected keys {list(SPLIT_KEYS)}.")
+    out = {}
+    for key in SPLIT_KEYS:
+        items = load_decathlon_datalist(path, is_segmentation=True, data_list_key=key, base_dir=base_dir)
+        for item in items:
+            if "image" not in item:
+                raise ValueError(f"Datalist {path!r}: an item of {key!r} has no 'image' entry: {item}.")
+            require_files([item["image"], *([item["label"]] if "label" in item else [])], f"file listed in {path}")
+        out[key] = items
+    return out
+
+
+def prepare_lits_datalist(
+    dataset_dir: str,
+    datalist_file: str | None = None,
+    seed: int = 0,
+    proportions: Sequence[float] = LITS_SPLIT,
+    synthetic: Mapping | None = None,
+) -> dict[str, list]:
+    """The bundle's datalist: reuse ``datalist_file`` when it exists, else build, split and write it.
+
+    When ``dataset_dir`` is missing or holds no ``volume-N`` files and ``synthetic`` is not None, the embedded
+    synthetic CT set is generated there first (``synthetic`` = arguments of
+    :func:`~monai_hyperconv.data.synthetic_ct.generate_synthetic_lits`). In a distributed run rank 0 prepares
+    and the other ranks wait for it, so data is generated and the JSON written once.
+
+    Args:
+        dataset_dir: the LiTS folder.
+        datalist_file: JSON to reuse or write (None: neither read nor written).
+        seed: split seed.
+        proportions: training / validation / test proportions.
+        synthetic: generator arguments, or None to require real data.
+
+    Returns:
+        ``{"training": [...], "validation": [...], "test": [...]}`` of ``{"image", "label"}`` absolute paths.
+    """
+    distributed = dist.is_available() and dist.is_initialized()
+    if not distributed or dist.get_rank() == 0:
+        result = _prepare(dataset_dir, datalist_file, seed, proportions, synthetic)
+    if distributed:
+        dist.barrier()
+        if dist.get_rank() != 0:
+            result = _prepare(dataset_dir, datalist_file, seed, proportions, None)
+    return result
+
+
+def _prepare(dataset_dir, datalist_file, seed, proportions, synthetic) -> dict[str, list]:
+    if datalist_file and os.path.isfile(datalist_file):
+        return load_lits_datalist(datalist_file, dataset_dir)
+    if synthetic is not None:
+        ensure_synthetic_lits(dataset_dir, **dict(synthetic))
+    pairs = find_lits_pairs(dataset_dir)
+    if not pairs:
+        raise FileNotFoundError(f"No LiTS volumes (volume-N.nii or volume-N.nii.gz) in {dataset_dir!r}.")
+    split = split_lits(pairs, proportions, seed)
+    if datalist_file:
+        write_datalist(split, datalist_file, dataset_dir)
+    return split
+
+
+def lits_inference_files(input_dir: str | None = None, datalist: Mapping | None = None) -> list[dict]:
+    """Inputs of the inference workflow: every ``volume-N.nii[.gz]`` of ``input_dir``, or the datalist's test split.
+
+    Raises:
+        FileNotFoundError: naming ``input_dir`` when it holds no volume.
+    """
+    if input_dir:
+        files = sorted(
+            (f for f in glob.glob(os.path.join(input_dir, "volume-*.nii*")) if _VOLUME_RE.match(os.path.basename(f))),
+            key=lambda f: int(_VOLUME_RE.match(os.path.basename(f)).group(1)),
+        )
+        if not files:
+            raise FileNotFoundError(f"No volume-N.nii[.gz] file in the inference input folder {input_dir!r}.")
+        return [{"image": f} for f in files]
+    if datalist is None:
+        raise ValueError("Give input_dir or a datalist with a 'test' split.")
+    return [{"image": item["image"]} for item in datalist["test"]]

@@ -1,0 +1,49 @@
+"""Reusable bundle machinery: atomic best/last checkpoints with resume, input checks, robustness sweeps.
+
+Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/configs/train.yaml`` for the pattern):
+
+- :class:`ResumableCheckpointer` (+ :func:`atomic_torch_save`): ``model.pt`` (best by a validation metric) and
+  ``checkpoint_last.pt`` (network, optimizer, trainer), written atomically; ``resume=True`` continues a killed run.
+- :mod:`~monai_hyperconv.workflows.validation`: checks that name the file and what was expected.
+- :class:`VolumeSliceDataset`: 2D slices of volumes decoded and preprocessed once (cached).
+- :class:`NoiseSweep`, :func:`run_noise_sweep`, :func:`plot_noise_sweeps`: metric vs. test-noise level, CSV + PNG.
+"""
+
+from monai_hyperconv.workflows.checkpoint import ResumableCheckpointer, atomic_torch_save, is_main_process, unwrap_module
+from monai_hyperconv.workflows.noise_sweep import (
+    NoiseSweep,
+    plot_noise_sweeps,
+    read_sweep_csv,
+    run_noise_sweep,
+    write_sweep_csv,
+)
+from monai_hyperconv.workflows.slice_dataset import VolumeSliceDataset
+from monai_hyperconv.workflows.validation import (
+    CheckImageLabeld,
+    check_finite,
+    check_label_values,
+    check_same_spatial_shape,
+    ensure_writable_dir,
+    require_files,
+    source_name,
+)
+
+__all__ = [
+    "ResumableCheckpointer",
+    "VolumeSliceDataset",
+    "atomic_torch_save",
+    "is_main_process",
+    "unwrap_module",
+    "NoiseSweep",
+    "run_noise_sweep",
+    "write_sweep_csv",
+    "read_sweep_csv",
+    "plot_noise_sweeps",
+    "CheckImageLabeld",
+    "check_finite",
+    "check_label_values",
+    "check_same_spatial_shape",
+    "ensure_writable_dir",
+    "require_files",
+    "source_name",
+]

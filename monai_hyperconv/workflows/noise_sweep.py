@@ -1,0 +1,208 @@
+"""Robustness sweep: a trained model's metric on test inputs with added noise at increasing levels, CSV and plot.
+
+The paper trains on clean images and adds salt-and-pepper, Gaussian or speckle noise at test time, plotting Dice
+against the level for each model. :class:`NoiseSweep` runs one model over every (kind, level), writes one CSV per
+model (``model,noise,level,<metric>``), and :func:`plot_noise_sweeps` draws any number of those CSVs in one
+figure (one panel per noise kind, one line per model), so models trained by separate runs end up in one plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import torch
+from monai.metrics import CumulativeIterationMetric
+
+from monai_hyperconv.transforms.noise import make_test_noise
+from monai_hyperconv.workflows.checkpoint import is_main_process
+from monai_hyperconv.workflows.validation import ensure_writable_dir
+
+__all__ = ["NoiseSweep", "run_noise_sweep", "write_sweep_csv", "read_sweep_csv", "plot_noise_sweeps"]
+
+SWEEP_FIELDS = ("model", "noise", "level", "value")
+
+
+def run_noise_sweep(
+    network: torch.nn.Module,
+    data: Iterable[Mapping],
+    noises: Mapping[str, Sequence[float]],
+    metric: CumulativeIterationMetric,
+    post_pred: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    inferer: Callable | None = None,
+    noise_factory: Callable[[str, float, int], Callable] = make_test_noise,
+    device: str | torch.device = "cpu",
+    image_key: str = "image",
+    label_key: str = "label",
+    seed: int = 0,
+) -> list[tuple[str, float, float]]:
+    """The aggregated ``metric`` for every noise kind and level.
+
+    Args:
+        network: the trained model (put in eval mode here).
+        data: batches (dicts of tensors) of clean test inputs, e.g. a ``DataLoader``; iterated once per level.
+        noises: noise kind -> levels, e.g. ``{"gaussian": [0, 0.05, 0.1, 0.2, 0.3]}``.
+        metric: a MONAI cumulative metric (``DiceMetric``, ``PSNRMetric``...), reset before every level.
+        post_pred: applied to the network output before the metric (e.g. sigmoid and threshold).
+        inferer: ``inferer(inputs, network)``; None calls the network.
+        noise_factory: ``(kind, level, seed) -> transform`` applied to the input batch; the default makes the
+            paper's three image-domain noises. Another task may pass e.g. a k-space noise here.
+        device: where the network runs.
+        image_key: key of the network input in each batch.
+        label_key: key of the target in each batch.
+        seed: noise seed, the same for every level and model, so models see identical noise.
+
+    Returns:
+        rows ``(kind, level, value)``.
+    """
+    network.eval()
+    rows = []
+    for kind, levels in noises.items():
+        for level in levels:
+            noise = noise_factory(kind, float(level), seed)
+            metric.reset()
+            with torch.no_grad():
+                for batch in data:
+                    inputs = noise(batch[image_key].to(device))
+                    target = batch[label_key].to(device)
+                    outputs = inferer(inputs, network) if inferer is not None else network(inputs)
+                    if post_pred is not None:
+                        outputs = post_pred(outputs)
+                    metric(y_pred=outputs, y=target)
+            value = metric.aggregate()
+            value = value[0] if isinstance(value, (list, tuple)) else value
+            rows.append((kind, float(level), float(torch.as_tensor(value).float().mean())))
+    return rows
+
+
+def write_sweep_csv(rows: Iterable[tuple[str, float, float]], path: str, model_name: str, metric_name: str) -> str:
+    """Write sweep rows as ``model,noise,level,<metric_name>`` (atomically: temp file then rename)."""
+    ensure_writable_dir(os.path.dirname(os.path.abspath(path)), "report folder")
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["model", "noise", "level", metric_name])
+        for kind, level, value in rows:
+            writer.writerow([model_name, kind, f"{level:g}", f"{value:.6f}"])
+    os.replace(tmp, path)
+    return path
+
+
+def read_sweep_csv(path: str) -> tuple[str, list[dict]]:
+    """Read a CSV of :func:`write_sweep_csv`; returns the metric name and rows ``{model, noise, level, value}``."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or len(header) != 4 or header[:3] != ["model", "noise", "level"]:
+            raise ValueError(f"{path}: expected a header 'model,noise,level,<metric>', got {header}.")
+        rows = [
+            {"model": r[0], "noise": r[1], "level": float(r[2]), "value": float(r[3])} for r in reader if len(r) == 4
+        ]
+    return header[3], rows
+
+
+def plot_noise_sweeps(csv_paths: str | Sequence[str], path: str, title: str | None = None) -> str:
+    """One figure with a panel per noise kind and a line per model, from one or more sweep CSVs.
+
+    Args:
+        csv_paths: CSV files, or a glob pattern such as ``"outputs/noise_sweep_*.csv"``.
+        path: the PNG to write (atomically).
+        title: figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = sorted(glob.glob(csv_paths)) if isinstance(csv_paths, str) else list(csv_paths)
+    if not paths:
+        raise FileNotFoundError(f"No sweep CSV matches {csv_paths!r}.")
+    metric_name, rows = None, []
+    for p in paths:
+        name, r = read_sweep_csv(p)
+        metric_name = metric_name or name
+        rows += r
+    kinds = list(dict.fromkeys(r["noise"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 3.4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        for model in models:
+            pts = sorted((r["level"], r["value"]) for r in rows if r["noise"] == kind and r["model"] == model)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=model)
+        ax.set_title(kind.replace("_", "-"))
+        ax.set_xlabel("noise level")
+        ax.set_ylabel(metric_name)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    ensure_writable_dir(os.path.dirname(os.path.abspath(path)), "figure folder")
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+class NoiseSweep:
+    """A bundle-friendly robustness sweep: ``run()`` evaluates, writes ``<output_dir>/noise_sweep_<model>.csv`` and
+    plots every ``noise_sweep_*.csv`` found in ``output_dir`` into ``noise_sweep.png``.
+
+    Running the evaluation of several models (e.g. Hyper-UNet and UNet 5×5, each with its ``ckpt_dir`` and
+    network fragment) into the same ``output_dir`` with different ``model_name`` puts them in one plot.
+
+    Args:
+        network: the trained model.
+        dataloader: clean test batches.
+        noises: noise kind -> levels.
+        metric: a MONAI cumulative metric.
+        output_dir: folder of the CSV and PNG.
+        model_name: label of this model in the CSV and plot.
+        metric_name: column / axis name of the metric.
+        kwargs: further arguments of :func:`run_noise_sweep` (``post_pred``, ``inferer``, ``noise_factory``,
+            ``device``, ``image_key``, ``label_key``, ``seed``).
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        dataloader: Iterable[Mapping],
+        noises: Mapping[str, Sequence[float]],
+        metric: CumulativeIterationMetric,
+        output_dir: str,
+        model_name: str = "model",
+        metric_name: str = "dice",
+        **kwargs,
+    ) -> None:
+        self.network = network
+        self.dataloader = dataloader
+        self.noises = {k: [float(v) for v in levels] for k, levels in noises.items()}
+        self.metric = metric
+        self.output_dir = output_dir
+        self.model_name = model_name
+        self.metric_name = metric_name
+        self.kwargs = kwargs
+        self.logger = logging.getLogger(self.__class__.__name__)
+
+    @property
+    def csv_path(self) -> str:
+        return os.path.join(self.output_dir, f"noise_sweep_{self.model_name}.csv")
+
+    @property
+    def png_path(self) -> str:
+        return os.path.join(self.output_dir, "noise_sweep.png")
+
+    def run(self) -> list[tuple[str, float, float]]:
+        """Evaluate every level, then write the CSV and the plot (main process only); returns the rows."""
+        rows = run_noise_sweep(self.network, self.dataloader, self.noises, self.metric, **self.kwargs)
+        for kind, level, value in rows:
+            self.logger.info(f"noise sweep {self.model_name}: {kind} level {level:g}: {self.metric_name} {value:.4f}")
+        if is_main_process():
+            write_sweep_csv(rows, self.csv_path, self.model_name, self.metric_name)
+            plot_noise_sweeps(os.path.join(self.output_dir, "noise_sweep_*.csv"), self.png_path)
+        return rows
