@@ -228,3 +228,4 @@ def test_analyze_recapitulation_writes_csv_and_png(tmp_path):
     assert {int(r["n_l"]) for r in rows} == {8, 24}
     assert len(rows) == 2 * len(layer_smoothness(build_bundle_network(configs)))
     assert matplotlib.image.imread(out["png"]).shape[1] > 300
+    assert matplotlib.image.imread(out["kernels_png"]).shape[0] > 300  # 2 layers x (learned, 8, 24) rows

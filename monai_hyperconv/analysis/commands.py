@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from monai_hyperconv.analysis.checkpoint import load_bundle_network
-from monai_hyperconv.analysis.plots import plot_kernel_grid, plot_recapitulation
+from monai_hyperconv.analysis.plots import plot_kernel_grid, plot_recapitulation, plot_recapitulation_kernels
 from monai_hyperconv.analysis.recapitulation import recapitulate
 from monai_hyperconv.analysis.reports import write_csv
 from monai_hyperconv.analysis.smoothness import conv_kernels, layer_smoothness
@@ -71,22 +71,38 @@ def analyze_recapitulation(
     seed: int = 0,
     network_id: str = "network_def",
     prefix: str = "recapitulation",
+    n_kernels: int = 4,
     **override: Any,
 ) -> dict[str, str]:
     """Fit hyper-networks (hidden 16, 16, N_L) to every learned regular kernel of a trained bundle network.
 
     Args:
         config_file, checkpoint, network_id, override: the trained regular network, as in :func:`analyze_kernels`.
-        output_dir: where ``{prefix}.csv`` and ``{prefix}.png`` go.
+        output_dir: where ``{prefix}.csv``, ``{prefix}.png`` (fit error and smoothness per layer) and
+            ``{prefix}_kernels.png`` (learned kernels beside their fits) go.
         n_ls: the N_L values (the paper: 8 and 24).
-        steps, learning_rate, seed: the fit (Adam, full batch).
+        steps, learning_rate, seed: the fit (Adam, full batch); ``seed`` also picks the kernels drawn.
+        n_kernels: kernels drawn per layer in ``{prefix}_kernels.png``.
 
     Returns:
-        ``{"csv": path, "png": path}``.
+        ``{"csv": path, "png": path, "kernels_png": path}``.
     """
     network = load_bundle_network(config_file, checkpoint, network_id=network_id, **override)
-    rows, _ = recapitulate(network, _as_tuple(n_ls), steps=int(steps), learning_rate=float(learning_rate), seed=int(seed))
+    rows, fits = recapitulate(
+        network, _as_tuple(n_ls), steps=int(steps), learning_rate=float(learning_rate), seed=int(seed), keep_fits=True
+    )
     csv_path = write_csv(rows, os.path.join(output_dir, f"{prefix}.csv"))
-    title = f"Recapitulating the learned kernels of {os.path.basename(str(checkpoint))} with hyper-networks"
-    png_path = plot_recapitulation(rows, os.path.join(output_dir, f"{prefix}.png"), title)
-    return {"csv": csv_path, "png": png_path}
+    name = os.path.basename(str(checkpoint))
+    png_path = plot_recapitulation(
+        rows, os.path.join(output_dir, f"{prefix}.png"), f"Recapitulating the learned kernels of {name} with hyper-networks"
+    )
+    convs = [c for c in conv_kernels(network) if (c.name, rows[0]["n_l"]) in fits]
+    kernels_png = plot_recapitulation_kernels(
+        convs,
+        {key: fit.fitted for key, fit in fits.items()},
+        os.path.join(output_dir, f"{prefix}_kernels.png"),
+        int(n_kernels),
+        int(seed),
+        f"Learned kernels of {name} and their hyper-network fits (same colour scale per column)",
+    )
+    return {"csv": csv_path, "png": png_path, "kernels_png": kernels_png}

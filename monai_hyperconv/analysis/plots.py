@@ -14,7 +14,7 @@ import torch  # noqa: E402
 
 from monai_hyperconv.analysis.smoothness import ConvKernel  # noqa: E402
 
-__all__ = ["kernel_image", "sample_kernels", "plot_kernel_grid", "plot_recapitulation", "plot_robustness_curves"]
+__all__ = ["kernel_image", "sample_kernels", "plot_kernel_grid", "plot_recapitulation", "plot_recapitulation_kernels"]
 
 
 def kernel_image(kernel: torch.Tensor) -> np.ndarray:
@@ -128,34 +128,49 @@ def plot_recapitulation(rows: Sequence[Mapping], path: str, title: str | None = 
     return _save(fig, path)
 
 
-def plot_robustness_curves(
-    curves: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]],
+def plot_recapitulation_kernels(
+    convs: Sequence[ConvKernel],
+    fits: Mapping[tuple[str, int], torch.Tensor],
     path: str,
-    metric: str = "Dice",
+    n_kernels: int = 4,
+    seed: int = 0,
     title: str | None = None,
 ) -> str:
-    """Metric against test-noise level for several models, one panel per noise type.
+    """Learned kernels beside their hyper-network fits: per layer, one row of originals and one row per N_L.
 
     Args:
-        curves: ``{model: {noise_type: [(level, value), ...]}}``.
+        convs: the recapitulated layers.
+        fits: ``{(layer name, N_L): fitted weight}`` shaped like each layer's weight.
         path: the PNG to write.
-        metric: the y-axis label (``"Dice"``, ``"PSNR"``).
+        n_kernels: random kernels shown per layer (the same ones in every row of that layer).
+        seed: seed of that draw.
     """
-    noise_types = sorted({n for per_model in curves.values() for n in per_model})
-    if not noise_types:
-        raise ValueError("no robustness curve to plot.")
-    fig, axes = plt.subplots(1, len(noise_types), figsize=(4.2 * len(noise_types), 3.6), squeeze=False)
-    for ax, noise in zip(axes[0], noise_types):
-        for model, per_model in curves.items():
-            points = sorted(per_model.get(noise, []))
-            if points:
-                ax.plot([p[0] for p in points], [p[1] for p in points], "-o", markersize=3, label=model)
-        ax.set_title(noise)
-        ax.set_xlabel("noise level")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    axes[0, -1].legend(fontsize=8)
+    n_ls = sorted({n_l for _, n_l in fits})
+    convs = [c for c in convs if any((c.name, n_l) in fits for n_l in n_ls)]
+    if not convs:
+        raise ValueError("no fitted layer to plot.")
+    generator = torch.Generator().manual_seed(seed)
+    rows = len(convs) * (1 + len(n_ls))
+    fig, axes = plt.subplots(rows, n_kernels, figsize=(1.1 * n_kernels + 2.4, 1.0 * rows + 0.6), squeeze=False)
+    for i, conv in enumerate(convs):
+        _, index = sample_kernels(conv, n_kernels, generator)
+        sources = [("learned", conv.kernels)] + [
+            (f"N_L={n_l}", fits[(conv.name, n_l)].reshape(-1, *conv.kernel_size)) for n_l in n_ls
+        ]
+        for j, (label, kernels) in enumerate(sources):
+            r = i * (1 + len(n_ls)) + j
+            for c in range(n_kernels):
+                ax = axes[r, c]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if c >= len(index):
+                    ax.axis("off")
+                    continue
+                # the fit is drawn on its original's colour scale, so differences in magnitude show
+                vmax = float(np.abs(kernel_image(conv.kernels[index[c]])).max()) or 1.0
+                ax.imshow(kernel_image(kernels[index[c]]), cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+            name = f"{conv.name}\n{label}" if j == 0 else label
+            axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return _save(fig, path)
