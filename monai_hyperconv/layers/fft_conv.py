@@ -65,7 +65,7 @@ def fft_plan(padded_size: Sequence[int], extent: Sequence[int]) -> tuple[list[in
     return [fft_size(n) for n in padded_size], out_size
 
 
-def dilate(maps: torch.Tensor, dilation: Sequence[int]) -> torch.Tensor:
+def dilate_taps(maps: torch.Tensor, dilation: Sequence[int]) -> torch.Tensor:
     """Insert ``dilation - 1`` zeros between the taps of the trailing ``len(dilation)`` dims."""
     if all(d == 1 for d in dilation):
         return maps
@@ -81,7 +81,7 @@ def kernel_spectrum(weight: torch.Tensor, n_fft: Sequence[int], dilation: Sequen
     ``(frequencies * groups, C_in/g, C_out/g)``, complex."""
     dims = weight.dim() - 2
     out_channels, in_per_group = weight.shape[:2]
-    spec = torch.fft.rfftn(dilate(weight, dilation), s=n_fft, dim=tuple(range(2, 2 + dims))).conj()
+    spec = torch.fft.rfftn(dilate_taps(weight, dilation), s=n_fft, dim=tuple(range(2, 2 + dims))).conj()
     spec = spec.reshape(groups, out_channels // groups, in_per_group, -1).permute(3, 0, 2, 1)
     return spec.reshape(-1, in_per_group, out_channels // groups)
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monai_hyperconv.layers.fft_conv import dilate, fft_conv_with_spectrum, fft_plan, use_fft
+from monai_hyperconv.layers.fft_conv import dilate_taps, fft_conv_with_spectrum, fft_plan, use_fft
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
 __all__ = ["HyperConvNd", "HyperConv1d", "HyperConv2d", "HyperConv3d"]
@@ -201,7 +201,7 @@ class HyperConvNd(nn.Module):
             dtype = net.out.weight.dtype
             feats = net.features(self.grid.to(dtype))
             feats = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)  # ones column: output bias
-            maps = dilate(feats.t().reshape(-1, *self.kernel_size), self.dilation)
+            maps = dilate_taps(feats.t().reshape(-1, *self.kernel_size), self.dilation)
             feat_spec = torch.fft.rfftn(maps, s=n_fft, dim=tuple(range(1, 1 + dims))).reshape(maps.shape[0], -1)
             g, in_g, out_g = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
             mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1)  # (out*in/g, N_L+1)
