@@ -26,6 +26,15 @@ from monai_hyperconv.analysis.reports import read_csv
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tests run many tiny ops, which a second thread only slows down on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _checkerboard(size, dims):
     index = torch.stack(torch.meshgrid(*[torch.arange(size)] * dims, indexing="ij")).sum(0)
     return (index.remainder(2) * 2 - 1).double()
