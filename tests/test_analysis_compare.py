@@ -227,3 +227,27 @@ def test_experiment_file_and_run_comparison(bundle, tmp_path):
     bad.write_text("bundle_root: x\nnetwork: []\n")
     with pytest.raises(ValueError, match="bad.yaml.*unknown keys \\['network'\\].*missing keys"):
         load_experiment(str(bad))
+
+
+def test_receptive_field_uses_the_network_method_else_measures_it():
+    from torch import nn
+
+    from monai_hyperconv.analysis.receptive_field import gradient_receptive_field, network_receptive_field
+
+    chain = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=2, dilation=2))
+    chain.append(nn.InstanceNorm2d(2))  # image-wide statistics are not counted
+    assert gradient_receptive_field(chain, 2, 1, size=32) == 1 + 2 + 4
+    assert network_receptive_field(chain, 2, 1, size=32)[0] == "7 px"
+
+    class Global(nn.Module):
+        def forward(self, x):
+            return x + x.mean(dim=(2, 3), keepdim=True)
+
+    assert network_receptive_field(Global(), 2, 1, size=16)[0] == "all"
+
+    class WithMethod(nn.Sequential):
+        def receptive_field(self):
+            return 68
+
+    text, source = network_receptive_field(WithMethod(nn.Conv2d(1, 1, 3)), 2, 1)
+    assert text == "68 px" and "receptive_field()" in source

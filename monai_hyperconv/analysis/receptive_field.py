@@ -59,21 +59,16 @@ def gradient_receptive_field(
 def network_receptive_field(network: nn.Module, spatial_dims: int, in_channels: int, size: int = 256) -> tuple[str, str]:
     """The receptive field as report text (e.g. ``"128 px"`` or ``"all"``) and how it was obtained.
 
-    Uses ``monai_hyperconv.networks.receptive_field`` (the networks package's analytic helper) when it exists and
-    accepts the network, else :func:`gradient_receptive_field` (measured, in pixels along the first axis).
+    Uses the network's own ``receptive_field()`` method (the paper's count, e.g. ``monai_hyperconv.networks``'
+    ``PaperUNet``: the encoder's bottleneck output; None meaning "all") when it has one, else
+    :func:`gradient_receptive_field`, which measures the whole network's, decoder included, so it is larger
+    than the paper's count for a UNet.
     """
-    try:
-        from monai_hyperconv.networks import receptive_field  # type: ignore[attr-defined]
-    except ImportError:
-        receptive_field = None
-    if receptive_field is not None:
-        try:
-            value = receptive_field(network)
-            if value is None or (isinstance(value, float) and value == float("inf")):
-                return "all", "monai_hyperconv.networks.receptive_field"
-            return f"{int(value)} px", "monai_hyperconv.networks.receptive_field"
-        except (TypeError, ValueError, NotImplementedError):
-            pass  # not a network that helper knows: measure it
+    method = getattr(network, "receptive_field", None)
+    if callable(method):
+        value = method()
+        source = f"{type(network).__name__}.receptive_field()"
+        return ("all" if value is None else f"{int(value)} px"), source
     with torch.enable_grad():
         value = gradient_receptive_field(network, spatial_dims, in_channels, size)
-    return ("all" if value is None else f"{value} px"), f"gradient support at {size} px"
+    return ("all" if value is None else f"{value} px"), f"gradient support of the whole network at {size} px"
