@@ -57,19 +57,16 @@ run:
   - "$open(@ckpt_dir + '/runs.txt', 'a').write('resume=%s seed=%s epochs=%s' % (@resume, @seed, @max_epochs) + chr(10))"
 """
 
+# merged on top of train.yaml, as the liver bundle's evaluate.yaml
 EVALUATE = """
 imports: ["$import os", "$import json", "$import torch", "$from monai_hyperconv.workflows import write_sweep_csv"]
-bundle_root: "."
-ckpt_dir: "$@bundle_root + '/models'"
-output_dir: "$@bundle_root + '/outputs'"
 split: test
-spatial_dims: 2
-network_def: "$torch.nn.Conv2d(1, 1, 3)"
+model_name: model
 run:
   - "$os.makedirs(@output_dir, exist_ok=True)"
   - "$@network_def.load_state_dict(torch.load(@ckpt_dir + '/model.pt'))"
-  - "$open(@output_dir + '/metrics.json', 'w').write(json.dumps({'mean_dice': @network_def.kernel_size[0] / 10 + (0.5 if @split == 'train' else 0)}))"
-  - "$write_sweep_csv([('gaussian', 0.0, 0.9), ('gaussian', 0.2, @network_def.kernel_size[0] / 10)], @output_dir + '/noise_sweep_model.csv', 'model', 'dice')"
+  - "$open(@output_dir + '/metrics.json', 'w').write(json.dumps({'mean_dice': @network_def.kernel_size[0] / 10 + (0.5 if @split == 'train' else 0), 'loss': 0.25}))"
+  - "$write_sweep_csv([('gaussian', 0.0, 0.9), ('gaussian', 0.2, @network_def.kernel_size[0] / 10)], @output_dir + '/noise_sweep_' + @model_name + '.csv', @model_name, 'dice')"
 """
 
 
@@ -90,7 +87,7 @@ def bundle(tmp_path):
 
 EVALUATIONS = [
     Evaluation("train", "mean_dice", "metrics.json", {"split": "train"}),
-    Evaluation("test", "mean_dice", "metrics.json", {"split": "test"}, sweep_glob="noise_sweep_*.csv"),
+    Evaluation("test", "mean_dice", "metrics.json", {"split": "test"}, "noise_sweep_*.csv", extra_metric_keys=["loss"]),
 ]
 
 
@@ -102,16 +99,16 @@ class CountingLauncher:
         self.kill_after_training_of = kill_after_training_of
 
     def __call__(self, config_files, overrides, log_path):
-        self.calls.append((os.path.basename(config_files[0]), os.path.basename(config_files[1]), dict(overrides)))
+        self.calls.append((os.path.basename(config_files[-2]), os.path.basename(config_files[-1]), dict(overrides)))
         inprocess_launcher(config_files, overrides, log_path)
-        if self.kill_after_training_of and config_files[1].endswith(self.kill_after_training_of):
-            if config_files[0].endswith("train.yaml"):
+        if self.kill_after_training_of and config_files[-1].endswith(self.kill_after_training_of):
+            if config_files[-2].endswith("train.yaml"):
                 raise KeyboardInterrupt("killed while training")  # checkpoint_last.pt exists, no marker
 
 
 def _runner(bundle, tmp_path, launcher, **kwargs):
     root, fragments = bundle
-    kwargs = {"overrides": {"max_epochs": 2}, "seed": 5, **kwargs}
+    kwargs = {"overrides": {"max_epochs": 2}, "seed": 5, "evaluate_config": ["configs/train.yaml", "configs/evaluate.yaml"], **kwargs}
     return ComparisonRunner(
         root, fragments, str(tmp_path / "cmp"), EVALUATIONS, resume_override={"resume": True}, launcher=launcher,
         receptive_field_size=32, **kwargs,
@@ -155,7 +152,9 @@ def test_runner_resumes_without_retraining_finished_models(bundle, tmp_path):
     assert int(rows["net_3x3"]["parameters"]) == 10 and int(rows["net_5x5"]["parameters"]) == 26
     assert rows["net_3x3"]["receptive_field"] == "3 px" and rows["net_5x5"]["receptive_field"] == "5 px"
     markdown = open(paths["md"]).read()
-    assert "| net_5x5 | 0.000M | 5 px | 1 | 0.5 |" in markdown
+    assert "| net_5x5 | 0.000M | 5 px | 1 | 0.5 | 0.25 |" in markdown
+    assert float(rows["net_3x3"]["test_loss"]) == 0.25
+    assert os.path.isfile(cmp_dir / "net_5x5" / "eval_test" / "noise_sweep_net_5x5.csv")  # model_name was passed
     assert matplotlib.image.imread(paths["png"]).shape[1] > 300
     # the sweep CSVs next to the report are labelled with the runner's model names
     assert read_csv(str(cmp_dir / "robustness_net_5x5.csv"))[0]["model"] == "net_5x5"
@@ -213,6 +212,7 @@ def test_experiment_file_and_run_comparison(bundle, tmp_path):
             seed: 3
             overrides: {{max_epochs: 4}}
             resume_override: {{resume: true}}
+            evaluate_config: [configs/train.yaml, configs/evaluate.yaml]
             evaluations:
               - {{name: test, metric_key: mean_dice, metrics_file: metrics.json}}
             """

@@ -137,14 +137,15 @@ def read_metric(path: str, key: str) -> float:
 
 @dataclass
 class Evaluation:
-    """One evaluation run of each trained model, and where its metric is read.
+    """One evaluation run of each trained model, and where its metrics are read.
 
     Attributes:
-        name: the report column's stem (``"train"``, ``"test"``).
+        name: the report columns' stem (``"train"``, ``"test"``).
+        metric_key: the main metric's name in ``metrics_file``; reported as ``<name>_<metric name>``.
+        metrics_file: file in the evaluation's ``output_dir`` holding the metrics (see :func:`read_metric`).
         overrides: config overrides of this evaluation on top of the comparison's (e.g. the split to evaluate).
-        metrics_file: file in the evaluation's ``output_dir`` holding the metric (see :func:`read_metric`).
-        metric_key: the metric's name in that file.
         sweep_glob: optional glob (in the evaluation's ``output_dir``) of robustness sweep CSVs to collect.
+        extra_metric_keys: further metrics of the same file, reported as ``<name>_<key>``.
     """
 
     name: str
@@ -152,6 +153,7 @@ class Evaluation:
     metrics_file: str = "metrics.csv"
     overrides: dict[str, Any] = field(default_factory=dict)
     sweep_glob: str | None = None
+    extra_metric_keys: list[str] = field(default_factory=list)
 
 
 # -- the runner ----------------------------------------------------------------------------------------------------
@@ -186,13 +188,16 @@ class ComparisonRunner:
             ``image_size``, ``batch_size``...) and anything else that must be the same for all models.
         seed: the seed, passed to every run as ``seed_id`` when the bundle defines that id.
         train_config: the training config, relative to ``bundle_root``.
-        evaluate_config: the evaluation config, relative to ``bundle_root``.
+        evaluate_config: the evaluation config relative to ``bundle_root``, or a list of them merged in order
+            (e.g. ``[configs/train.yaml, configs/evaluate.yaml]`` for an evaluate.yaml that extends train.yaml).
+            The network fragment is merged last.
         metric_name: the metric's name in the report (``"Dice"``, ``"PSNR"``).
         resume_override: overrides that make the bundle continue from ``checkpoint_last.pt`` (e.g. ``{"resume": True}``).
         last_checkpoint: file name of the resumable checkpoint in ``ckpt_dir``.
         seed_id: the bundle's id of the seed.
         launcher: runs one bundle command (:func:`subprocess_launcher` by default).
         receptive_field_size: input size (pixels per axis) of the measured receptive field fallback.
+        command: the command line that started the comparison, quoted in the report.
     """
 
     def __init__(
@@ -204,13 +209,14 @@ class ComparisonRunner:
         overrides: Mapping[str, Any] | None = None,
         seed: int = 0,
         train_config: str = "configs/train.yaml",
-        evaluate_config: str = "configs/evaluate.yaml",
+        evaluate_config: str | Sequence[str] = "configs/evaluate.yaml",
         metric_name: str = "Dice",
         resume_override: Mapping[str, Any] | None = None,
         last_checkpoint: str = "checkpoint_last.pt",
         seed_id: str = "seed",
         launcher: Launcher = subprocess_launcher,
         receptive_field_size: int = 256,
+        command: str | None = None,
     ) -> None:
         self.bundle_root = str(bundle_root)
         self.networks = [str(n) for n in networks]
@@ -219,20 +225,22 @@ class ComparisonRunner:
         self.overrides = dict(overrides or {})
         self.seed = int(seed)
         self.train_config = os.path.join(self.bundle_root, train_config)
-        self.evaluate_config = os.path.join(self.bundle_root, evaluate_config)
+        configs = [evaluate_config] if isinstance(evaluate_config, str) else list(evaluate_config)
+        self.evaluate_configs = [os.path.join(self.bundle_root, c) for c in configs]
         self.metric_name = metric_name
         self.resume_override = dict(resume_override or {})
         self.last_checkpoint = last_checkpoint
         self.seed_id = seed_id
         self.launcher = launcher
         self.receptive_field_size = receptive_field_size
+        self.command = command
         self._check_inputs()
 
     # -- set-up ------------------------------------------------------------------------------------------------
     def _check_inputs(self) -> None:
         if not os.path.isdir(self.bundle_root):
             raise FileNotFoundError(f"bundle folder {self.bundle_root!r} does not exist.")
-        for path in (self.train_config, self.evaluate_config, *self.networks):
+        for path in (self.train_config, *self.evaluate_configs, *self.networks):
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"config {path!r} does not exist (expected a bundle config or network fragment).")
         if not self.networks:
@@ -245,6 +253,9 @@ class ComparisonRunner:
         parser = ConfigParser()
         parser.read_config(self.train_config)
         self._bundle_has_seed = self.seed_id in parser
+        parser = ConfigParser()
+        parser.read_config(self.evaluate_configs)
+        self._evaluate_has_model_name = "model_name" in parser
         if not self._bundle_has_seed:
             logger.warning(f"{self.train_config} has no id {self.seed_id!r}: every model runs with the bundle's own seed.")
 
@@ -272,7 +283,7 @@ class ComparisonRunner:
             "seed": self.seed,
         }
         if stage != "trained":
-            sig["evaluate_config"] = _sha256_file(self.evaluate_config)
+            sig["evaluate_config"] = [_sha256_file(c) for c in self.evaluate_configs]
             sig["evaluations"] = [e.__dict__ for e in self.evaluations]
         return json.loads(json.dumps(sig, sort_keys=True, default=str))  # as it reads back from JSON
 
@@ -320,8 +331,14 @@ class ComparisonRunner:
         for ev in self.evaluations:
             out = os.path.join(folder, f"eval_{ev.name}")
             overrides = {**self.run_overrides(fragment), **ev.overrides, "output_dir": out}
-            self.launcher([self.evaluate_config, fragment], overrides, os.path.join(folder, f"eval_{ev.name}.log"))
-            row[f"{ev.name}_{self.metric_name.lower()}"] = read_metric(os.path.join(out, ev.metrics_file), ev.metric_key)
+            if self._evaluate_has_model_name:  # the bundle's label of this model in its sweep files
+                overrides["model_name"] = self.model_name(fragment)
+            configs = [*self.evaluate_configs, fragment]
+            self.launcher(configs, overrides, os.path.join(folder, f"eval_{ev.name}.log"))
+            metrics_file = os.path.join(out, ev.metrics_file)
+            row[f"{ev.name}_{self.metric_name.lower()}"] = read_metric(metrics_file, ev.metric_key)
+            for key in ev.extra_metric_keys:
+                row[f"{ev.name}_{key}"] = read_metric(metrics_file, key)
             if ev.sweep_glob:
                 sweeps += self._collect_sweeps(fragment, os.path.join(out, ev.sweep_glob), ev.name)
         row.update(self.describe_network(fragment))
@@ -371,9 +388,7 @@ class ComparisonRunner:
 
     def write_report(self, rows: Sequence[Mapping]) -> dict[str, str]:
         """``comparison.csv``, ``comparison.md`` and (when the evaluations made sweeps) ``robustness.png``."""
-        metric = self.metric_name.lower()
-        columns = ["model", "parameters", "receptive_field"]
-        columns += [f"{ev.name}_{metric}" for ev in self.evaluations]
+        columns = ["model", "parameters", "receptive_field", *self.metric_columns()]
         columns += ["train_seconds", "receptive_field_source", "fragment"]
         paths = {"csv": write_csv(rows, os.path.join(self.output_dir, "comparison.csv"), columns)}
         sweeps = [os.path.join(self.output_dir, s) for row in rows for s in row.get("sweep_csvs", [])]
@@ -385,15 +400,21 @@ class ComparisonRunner:
         paths["md"] = atomic_write_text(os.path.join(self.output_dir, "comparison.md"), self.markdown(rows, paths))
         return paths
 
+    def metric_columns(self) -> list[str]:
+        """The report's metric columns: each evaluation's main metric, then its extra ones."""
+        metric = self.metric_name.lower()
+        columns = [f"{ev.name}_{metric}" for ev in self.evaluations]
+        return columns + [f"{ev.name}_{key}" for ev in self.evaluations for key in ev.extra_metric_keys]
+
     def markdown(self, rows: Sequence[Mapping], paths: Mapping[str, str]) -> str:
         """The report: the table, the settings that produced it and the command to reproduce it."""
-        metric = self.metric_name.lower()
         table_rows = [
             {**r, "parameters": f"{r['parameters'] / 1e6:.3f}M" if r.get("parameters") is not None else None}
             for r in rows
         ]
-        columns = ["model", "parameters", "receptive_field"] + [f"{ev.name}_{metric}" for ev in self.evaluations]
+        columns = ["model", "parameters", "receptive_field", *self.metric_columns()]
         headers = ["model", "params", "receptive field"] + [f"{ev.name} {self.metric_name}" for ev in self.evaluations]
+        headers += [f"{ev.name} {key}" for ev in self.evaluations for key in ev.extra_metric_keys]
         sources = sorted({str(r.get("receptive_field_source")) for r in rows})
         lines = [
             f"# Comparison on `{os.path.basename(os.path.normpath(self.bundle_root))}`",
@@ -407,11 +428,14 @@ class ComparisonRunner:
         ]
         for ev in self.evaluations:
             lines.append(
-                f"- {ev.name} {self.metric_name}: `{os.path.relpath(self.evaluate_config)}` with overrides "
-                f"`{json.dumps(ev.overrides, sort_keys=True)}`, metric `{ev.metric_key}` of `{ev.metrics_file}`."
+                f"- {ev.name} {self.metric_name}: `{' + '.join(os.path.relpath(c) for c in self.evaluate_configs)}` + "
+                f"fragment, overrides `{json.dumps(ev.overrides, sort_keys=True)}`, metric `{ev.metric_key}` of "
+                f"`{ev.metrics_file}`" + (f" (also {', '.join(ev.extra_metric_keys)})." if ev.extra_metric_keys else ".")
             )
         if "png" in paths:
             lines += ["", f"![robustness]({os.path.basename(paths['png'])})"]
+        if self.command:
+            lines += ["", "Produced by:", "", "```bash", self.command, "```"]
         return "\n".join(lines) + "\n"
 
 
@@ -447,6 +471,13 @@ def _parse_mapping(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError(f"{what} must be a mapping, got {value!r}.")
     return dict(value)
+
+
+def _command_line() -> str | None:
+    """This process's command line when it is ``python -m monai_hyperconv.analysis``, for the report."""
+    if not sys.argv or not sys.argv[0].endswith(os.path.join("analysis", "__main__.py")):
+        return None
+    return shlex.join(["python", "-m", "monai_hyperconv.analysis", *sys.argv[1:]])
 
 
 def run_comparison(
@@ -495,5 +526,6 @@ def run_comparison(
         last_checkpoint=spec.get("last_checkpoint", "checkpoint_last.pt"),
         seed_id=spec.get("seed_id", "seed"),
         launcher=inprocess_launcher if inprocess else subprocess_launcher,
+        command=_command_line(),
     )
     return runner.run()
