@@ -59,15 +59,25 @@ def gradient_receptive_field(
 def network_receptive_field(network: nn.Module, spatial_dims: int, in_channels: int, size: int = 256) -> tuple[str, str]:
     """The receptive field as report text (e.g. ``"128 px"`` or ``"all"``) and how it was obtained.
 
-    Uses the network's own ``receptive_field()`` method (the paper's count, e.g. ``monai_hyperconv.networks``'
-    ``PaperUNet``: the encoder's bottleneck output; None meaning "all") when it has one, else
-    :func:`gradient_receptive_field`, which measures the whole network's, decoder included, so it is larger
-    than the paper's count for a UNet.
+    Uses :func:`monai_hyperconv.networks.receptive_field` (the paper's count, read from the layers: for a UNet the
+    encoder's bottleneck output; None meaning "all") for the networks it knows, else the network's own
+    ``receptive_field()`` method if it has one, else :func:`gradient_receptive_field`, which measures the whole
+    network's, decoder included, so it is larger than the paper's count for a UNet.
     """
+    try:
+        from monai_hyperconv.networks import receptive_field as paper_receptive_field
+    except ImportError:  # the networks package is optional here
+        paper_receptive_field = None
     method = getattr(network, "receptive_field", None)
-    if callable(method):
-        value = method()
-        source = f"{type(network).__name__}.receptive_field()"
+    value, source = None, None
+    if paper_receptive_field is not None:
+        try:
+            value, source = paper_receptive_field(network), "monai_hyperconv.networks.receptive_field"
+        except TypeError:  # not one of its networks
+            pass
+    if source is None and callable(method):
+        value, source = method(), f"{type(network).__name__}.receptive_field()"
+    if source is not None:
         return ("all" if value is None else f"{int(value)} px"), source
     with torch.enable_grad():
         value = gradient_receptive_field(network, spatial_dims, in_channels, size)
