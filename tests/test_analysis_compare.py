@@ -7,8 +7,6 @@ finished models, refusing mixed settings, the report) runs for real through ``mo
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import matplotlib.image
@@ -21,6 +19,7 @@ from monai_hyperconv.analysis.compare import (
     bundle_command,
     inprocess_launcher,
     load_experiment,
+    make_runner,
     read_metric,
     run_comparison,
 )
@@ -192,11 +191,18 @@ def test_read_metric_formats_and_errors(tmp_path):
 
 
 def test_bundle_command_round_trips_through_the_monai_bundle_cli(bundle, tmp_path):
+    import fire
+    from monai.bundle.scripts import run
+
     root, fragments = bundle
-    overrides = {"bundle_root": root, "ckpt_dir": str(tmp_path / "ck"), "max_epochs": 3, "seed": 2, "resume": True}
-    cmd = bundle_command([os.path.join(root, "configs", "train.yaml"), fragments[1]], overrides)
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    overrides = {
+        "bundle_root": root, "ckpt_dir": str(tmp_path / "ck"), "max_epochs": 3, "seed": 2, "resume": True,
+        "output_dir": "$@ckpt_dir + '/out'",  # an expression, kept as a string
+    }  # fmt: skip
+    cmd = bundle_command([os.path.join(root, "configs", "train.yaml"), fragments[1]], overrides, python="python")
+    assert cmd[:4] == ["python", "-m", "monai.bundle", "run"]
+    # parsed as `python -m monai.bundle` parses it (fire over monai.bundle.scripts' functions), in this process
+    fire.Fire({"run": run}, command=cmd[3:])
     assert (tmp_path / "ck" / "runs.txt").read_text() == "resume=True seed=2 epochs=3\n"
     assert torch.load(tmp_path / "ck" / "model.pt")["weight"].shape == (1, 1, 5, 5)
 
@@ -251,3 +257,20 @@ def test_receptive_field_uses_the_network_method_else_measures_it():
 
     text, source = network_receptive_field(WithMethod(nn.Conv2d(1, 1, 3)), 2, 1)
     assert text == "68 px" and "receptive_field" in source and "gradient" not in source
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = sorted(f for f in os.listdir(os.path.join(REPO, "configs", "experiments")) if f.endswith(".yaml"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_repository_experiment_files_are_valid(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # experiment files name paths from the repository root
+    runner = make_runner(os.path.join("configs", "experiments", name), output_dir=str(tmp_path))
+    assert runner.networks and all(os.path.isfile(n) for n in runner.networks)
+    assert {"test"} <= {ev.name for ev in runner.evaluations}
+    assert runner._bundle_has_seed, "the seed must reach every model"
+    if len(runner.networks) <= 3:  # the small experiments: their networks build under the budget's overrides
+        for fragment in runner.networks:
+            described = runner.describe_network(fragment)
+            assert described["parameters"] > 0 and described["receptive_field"].endswith(("px", "all"))

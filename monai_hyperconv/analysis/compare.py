@@ -45,6 +45,7 @@ __all__ = [
     "inprocess_launcher",
     "read_metric",
     "load_experiment",
+    "make_runner",
     "run_comparison",
 ]
 
@@ -480,6 +481,43 @@ def _command_line() -> str | None:
     return shlex.join(["python", "-m", "monai_hyperconv.analysis", *sys.argv[1:]])
 
 
+def make_runner(
+    experiment: str | None = None,
+    output_dir: str | None = None,
+    networks: Sequence[str] | str | None = None,
+    bundle_root: str | None = None,
+    seed: int | None = None,
+    inprocess: bool = False,
+    **override: Any,
+) -> ComparisonRunner:
+    """The :class:`ComparisonRunner` of an experiment file, with command-line replacements; see :func:`run_comparison`."""
+    spec = load_experiment(experiment) if experiment else {}
+    if networks is not None:
+        spec["networks"] = networks.split(",") if isinstance(networks, str) else list(networks)
+    for key, value in (("bundle_root", bundle_root), ("seed", seed), ("output_dir", output_dir)):
+        if value is not None:
+            spec[key] = value
+    for key in ("bundle_root", "networks", "evaluations", "output_dir"):
+        if key not in spec:
+            raise ValueError(f"missing {key!r}: give it in the experiment file or on the command line.")
+    return ComparisonRunner(
+        bundle_root=spec["bundle_root"],
+        networks=spec["networks"],
+        output_dir=spec["output_dir"],
+        evaluations=[Evaluation(**e) for e in spec["evaluations"]],
+        overrides={**_parse_mapping(spec.get("overrides"), "overrides"), **override},
+        seed=spec.get("seed", 0),
+        train_config=spec.get("train_config", "configs/train.yaml"),
+        evaluate_config=spec.get("evaluate_config", "configs/evaluate.yaml"),
+        metric_name=spec.get("metric_name", "Dice"),
+        resume_override=_parse_mapping(spec.get("resume_override"), "resume_override"),
+        last_checkpoint=spec.get("last_checkpoint", "checkpoint_last.pt"),
+        seed_id=spec.get("seed_id", "seed"),
+        launcher=inprocess_launcher if inprocess else subprocess_launcher,
+        command=_command_line(),
+    )
+
+
 def run_comparison(
     experiment: str | None = None,
     output_dir: str | None = None,
@@ -502,30 +540,8 @@ def run_comparison(
         seed: replaces the experiment's seed.
         inprocess: run the bundle inside this process instead of a subprocess per run.
         override: further bundle config overrides for every run (the budget), on top of the experiment's.
+
+    Returns:
+        The report's paths: ``{"csv", "md"}`` and ``"png"`` when the evaluations made robustness sweeps.
     """
-    spec = load_experiment(experiment) if experiment else {}
-    if networks is not None:
-        spec["networks"] = networks.split(",") if isinstance(networks, str) else list(networks)
-    for key, value in (("bundle_root", bundle_root), ("seed", seed), ("output_dir", output_dir)):
-        if value is not None:
-            spec[key] = value
-    for key in ("bundle_root", "networks", "evaluations", "output_dir"):
-        if key not in spec:
-            raise ValueError(f"missing {key!r}: give it in the experiment file or on the command line.")
-    runner = ComparisonRunner(
-        bundle_root=spec["bundle_root"],
-        networks=spec["networks"],
-        output_dir=spec["output_dir"],
-        evaluations=[Evaluation(**e) for e in spec["evaluations"]],
-        overrides={**_parse_mapping(spec.get("overrides"), "overrides"), **override},
-        seed=spec.get("seed", 0),
-        train_config=spec.get("train_config", "configs/train.yaml"),
-        evaluate_config=spec.get("evaluate_config", "configs/evaluate.yaml"),
-        metric_name=spec.get("metric_name", "Dice"),
-        resume_override=_parse_mapping(spec.get("resume_override"), "resume_override"),
-        last_checkpoint=spec.get("last_checkpoint", "checkpoint_last.pt"),
-        seed_id=spec.get("seed_id", "seed"),
-        launcher=inprocess_launcher if inprocess else subprocess_launcher,
-        command=_command_line(),
-    )
-    return runner.run()
+    return make_runner(experiment, output_dir, networks, bundle_root, seed, inprocess, **override).run()
