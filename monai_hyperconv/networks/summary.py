@@ -1,0 +1,144 @@
+"""Parameters and receptive fields of the paper's networks, built from ``configs/networks/*.yaml``, against the
+paper's figures. ``python -m monai_hyperconv.networks.summary [config_dir]`` prints the Markdown table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from monai.bundle import ConfigParser
+from torch import nn
+
+from monai_hyperconv.networks.receptive_field import receptive_field
+
+__all__ = [
+    "DEFAULT_CONFIG_DIR",
+    "PAPER_FIGURES",
+    "count_parameters",
+    "network_from_fragment",
+    "summary_rows",
+    "summary_table",
+]
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "networks"
+
+# (fragment, overrides, input channels) -> the paper's parameters in millions and receptive field (Tables 1, 2, 4).
+# The multi-branch networks (Table 3) have no published counts; they are listed with the MS task's 4 contrasts.
+_NL = "network_def#hidden_channels"
+_K = "network_def#kernel_size"
+PAPER_FIGURES: list[tuple[str, dict, int, float | None, str | None]] = [
+    ("unet_3x3", {}, 1, 2.1, "68 px"),
+    ("unet_5x5", {}, 1, 5.3, "128 px"),
+    ("dilated_unet_3x3", {}, 1, 2.1, "128 px"),
+    ("nonlocal_unet_3x3", {}, 1, 2.3, "all"),
+    ("hyper_unet_5x5", {}, 1, 1.2, "128 px"),
+    ("nonlocal_hyper_unet_5x5", {}, 1, 1.4, "all"),
+    ("flat_dilated_cnn", {}, 1, 0.45, "89 px"),
+    ("flat_hyper_cnn", {}, 1, 0.45, "89 px"),
+    ("hyperseg", {}, 1, 1.2, "all"),
+    *[
+        ("hyper_unet_5x5", {_K: k, _NL: [16, 16, n]}, 1, {2: 0.73, 4: 1.2, 8: 2.2}[n], f"{8 + 30 * (k - 1)} px")
+        for k in (3, 5, 7)
+        for n in (2, 4, 8)
+    ],
+    *[
+        (name, {}, 4, None, None)
+        for name in (
+            "mb_unet_3x3",
+            "mb_unet_5x5",
+            "dilated_mb_unet_3x3",
+            "nonlocal_mb_unet_3x3",
+            "hyper_mb_unet_5x5",
+            "nonlocal_hyper_mb_unet_5x5",
+        )
+    ],
+]
+
+
+def count_parameters(network: nn.Module) -> int:
+    """Number of parameters (batch-norm running statistics are buffers and not counted)."""
+    return sum(p.numel() for p in network.parameters())
+
+
+def network_from_fragment(
+    path: str | Path,
+    spatial_dims: int = 2,
+    in_channels: int = 1,
+    out_channels: int = 1,
+    overrides: Mapping[str, object] | None = None,
+) -> nn.Module:
+    """Build ``network_def`` of a network fragment with MONAI's ``ConfigParser``, as a bundle would.
+
+    Args:
+        path: a ``configs/networks/<variant>.yaml``.
+        spatial_dims, in_channels, out_channels: the ids every bundle defines, which the fragment references.
+        overrides: config ids to override, e.g. ``{"network_def#kernel_size": 7}``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"network fragment {path} does not exist.")
+    fragment = ConfigParser.load_config_files(str(path))
+    if "network_def" not in fragment:
+        raise KeyError(f"network fragment {path} defines no 'network_def'.")
+    # merged on top of the ids a bundle defines, as `--config_file "[train.yaml, fragment]"` merges it
+    ids = {"spatial_dims": spatial_dims, "in_channels": in_channels, "out_channels": out_channels}
+    parser = ConfigParser({**ids, **fragment})
+    for key, value in (overrides or {}).items():
+        parser[key] = value
+    return parser.get_parsed_content("network_def", instantiate=True)
+
+
+def _describe(name: str, overrides: Mapping[str, object]) -> str:
+    if not overrides:
+        return name
+    k, hidden = overrides.get(_K), overrides.get(_NL)
+    return f"{name} (k={k}, N_L={hidden[-1]})" if k is not None and hidden is not None else f"{name} {dict(overrides)}"
+
+
+def summary_rows(config_dir: str | Path | None = None) -> list[dict]:
+    """One row per entry of :data:`PAPER_FIGURES`: model, inputs, parameters (ours, paper, difference) and
+    receptive field (ours, paper), every network built from its fragment in 2-D with 32 channels."""
+    config_dir = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
+    rows = []
+    for name, overrides, in_channels, paper_m, paper_rf in PAPER_FIGURES:
+        net = network_from_fragment(config_dir / f"{name}.yaml", 2, in_channels, 1, overrides)
+        params = count_parameters(net)
+        rf = receptive_field(net)
+        rows.append(
+            {
+                "model": _describe(name, overrides),
+                "in_channels": in_channels,
+                "parameters": params,
+                "paper_parameters_m": paper_m,
+                "difference": None if paper_m is None else params / (paper_m * 1e6) - 1.0,
+                "receptive_field": "all" if rf is None else f"{rf} px",
+                "paper_receptive_field": paper_rf,
+            }
+        )
+    return rows
+
+
+def summary_table(rows: Sequence[Mapping]) -> str:
+    """Markdown table of :func:`summary_rows`."""
+    lines = [
+        "| model | in | parameters | paper | difference | receptive field | paper |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        paper = "–" if r["paper_parameters_m"] is None else f"{r['paper_parameters_m']}M"
+        diff = "–" if r["difference"] is None else f"{100 * r['difference']:+.1f}%"
+        lines.append(
+            f"| {r['model']} | {r['in_channels']} | {r['parameters'] / 1e6:.3f}M | {paper} | {diff} | "
+            f"{r['receptive_field']} | {r['paper_receptive_field'] or '–'} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    print(summary_table(summary_rows(argv[0] if argv else None)))
+
+
+if __name__ == "__main__":
+    main()
