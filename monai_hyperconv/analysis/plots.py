@@ -36,6 +36,14 @@ def sample_kernels(conv: ConvKernel, n: int, generator: torch.Generator) -> tupl
     return kernels[index], index
 
 
+def _fit_title(fig, title: str | None) -> None:
+    """Put the title just above the axes whatever the figure's height (matplotlib's default margin is relative)."""
+    height = fig.get_figheight()
+    fig.subplots_adjust(top=1 - 0.45 / height, bottom=0.15 / height)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.12 / height)
+
+
 def _save(fig, path: str) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp.png"
@@ -87,8 +95,7 @@ def plot_kernel_grid(
         if scores is not None and conv.name in scores:
             label += f"\nlap={scores[conv.name]:.3g}"
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    _fit_title(fig, title)
     return _save(fig, path)
 
 
@@ -171,6 +178,5 @@ def plot_recapitulation_kernels(
                 ax.imshow(kernel_image(kernels[index[c]]), cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
             name = f"{conv.name}\n{label}" if j == 0 else label
             axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    _fit_title(fig, title)
     return _save(fig, path)
