@@ -193,21 +193,30 @@ class HyperConvNd(nn.Module):
         return _CONV_FUNCTIONS[self.spatial_dims](x, self.kernel(), self.bias, self.stride, padding, self.dilation, self.groups)
 
     def kernel_spectrum(self, n_fft: Sequence[int]) -> torch.Tensor:
-        """Conjugate FFT of the kernel, ``(frequencies * groups, in/groups, out/groups)``, computed from the
-        kernel network's N_L features: the kernel is ``W_out @ features + b_out``, and the FFT is linear, so
-        N_L + 1 FFTs and one small matmul replace the ``in * out / groups`` FFTs of a generic kernel."""
+        """The kernel's correlation operator for the FFT path, ``(F * groups, 2 in/groups, 2 out/groups)``
+        (real block form of its conjugate spectrum, see :func:`~monai_hyperconv.layers.fft_conv.block_operator`).
+
+        It is computed from the kernel network's N_L features: the kernel is ``W_out @ features + b_out`` and the
+        FFT is linear, so N_L + 1 FFTs and one real matmul replace the ``in * out / groups`` FFTs of a generic
+        kernel.
+        """
         net, dims = self.kernel_net, self.spatial_dims
+        g, in_g, out_g = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
         with torch.autocast(self.grid.device.type, enabled=False):
-            dtype = net.out.weight.dtype
-            feats = net.features(self.grid.to(dtype))
+            feats = net.features(self.grid.to(net.out.weight.dtype))
             feats = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)  # ones column: output bias
             maps = dilate_taps(feats.t().reshape(-1, *self.kernel_size), self.dilation)
             feat_spec = torch.fft.rfftn(maps, s=n_fft, dim=tuple(range(1, 1 + dims))).reshape(maps.shape[0], -1)
-            g, in_g, out_g = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
+            # conj(S) = sum_m conj(H_m) mix_m with conj(H_m) = hr - i hi: one real matmul gives the block operator.
             mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1)  # (out*in/g, N_L+1)
-            mix = mix.reshape(g, out_g, in_g, -1).permute(3, 0, 2, 1).reshape(mix.shape[1], -1)
-            spec = feat_spec.t().conj() @ mix.to(feat_spec.dtype)  # (F, g*in_g*out_g)
-        return spec.reshape(-1, in_g, out_g)
+            mix = mix.reshape(g, out_g, in_g, -1).permute(3, 0, 2, 1)  # (N_L+1, g, in_g, out_g)
+            zeros = torch.zeros_like(mix)
+            basis_real = torch.cat([torch.cat([mix, zeros], -1), torch.cat([zeros, mix], -1)], -2)
+            basis_imag = torch.cat([torch.cat([zeros, -mix], -1), torch.cat([mix, zeros], -1)], -2)
+            basis = torch.cat([basis_real, basis_imag]).reshape(2 * mix.shape[0], -1)
+            coeffs = torch.cat([feat_spec.real, feat_spec.imag]).t()  # (F, 2 (N_L+1))
+            operator = coeffs @ basis  # (F, g * 2in_g * 2out_g)
+        return operator.reshape(-1, 2 * in_g, 2 * out_g)
 
     def _cached_spectrum(self, n_fft: list[int]) -> torch.Tensor:
         if torch.is_grad_enabled() and any(p.requires_grad for p in self.kernel_net.parameters()):
@@ -230,8 +239,7 @@ class HyperConvNd(nn.Module):
                 x = F.pad(x, pad)
             extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
             n_fft, out_size = fft_plan(x.shape[2:], extent)
-            spectrum = self._cached_spectrum(n_fft)
-            spectrum = spectrum.to(torch.promote_types(spectrum.dtype, torch.complex64))
+            spectrum = self._cached_spectrum(n_fft).to(compute)
             bias = None if self.bias is None else self.bias.to(compute)
             y = fft_conv_with_spectrum(x, spectrum, n_fft, out_size, self.stride, bias, self.groups)
         return y.to(out_dtype)
