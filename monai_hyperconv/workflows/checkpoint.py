@@ -51,6 +51,9 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp files are private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -77,8 +80,8 @@ class ResumableCheckpointer:
 
     Args:
         save_dir: folder of the checkpoints (created when missing).
-        save_dict: objects with ``state_dict`` / ``load_state_dict``, e.g. ``{"network": net, "optimizer": opt,
-            "trainer": trainer}``. ``DataParallel`` / ``DistributedDataParallel`` wrappers are saved unwrapped.
+        save_dict: objects with ``state_dict`` / ``load_state_dict``, e.g. ``{"network": net, "optimizer": opt}``.
+            ``DataParallel`` / ``DistributedDataParallel`` wrappers are saved unwrapped.
         validator: the engine whose ``state.metrics`` holds ``metric_name``; None reads the attached engine's.
         metric_name: the metric that selects the best model (``"val_loss"`` by default, as the paper reports).
         mode: ``"min"`` (lower is better) or ``"max"``.
@@ -87,6 +90,8 @@ class ResumableCheckpointer:
         last_filename: file name of the last checkpoint.
         resume: load ``last_filename`` at start. A missing file is an error (naming it), not a silent fresh start.
         map_location: passed to ``torch.load`` when resuming.
+        engine_key: the engine this handler is attached to (the trainer) is added to ``save_dict`` under this key
+            (so a config needs no circular reference to its trainer); None leaves it out.
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class ResumableCheckpointer:
         last_filename: str = "checkpoint_last.pt",
         resume: bool = False,
         map_location: str | torch.device | None = "cpu",
+        engine_key: str | None = "trainer",
     ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
@@ -116,6 +122,7 @@ class ResumableCheckpointer:
         self.last_path = os.path.join(self.save_dir, last_filename)
         self.resume = bool(resume)
         self.map_location = map_location
+        self.engine_key = engine_key
         self.best_metric = math.inf if mode == "min" else -math.inf
         self.best_epoch = -1
         self.logger = logging.getLogger(self.__class__.__name__)
@@ -123,6 +130,8 @@ class ResumableCheckpointer:
     def attach(self, engine: Engine) -> None:
         """Resume at ``STARTED`` (when asked) and save at every ``EPOCH_COMPLETED`` of ``engine`` (the trainer)."""
         self.logger = engine.logger
+        if self.engine_key is not None:
+            self.save_dict[self.engine_key] = engine
         if self.resume:
             engine.add_event_handler(Events.STARTED, self.load_last)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)

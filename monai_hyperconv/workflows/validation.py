@@ -73,7 +73,7 @@ def check_label_values(array, allowed: Sequence[int], source: str, key: str = "l
     values = torch.unique(torch.as_tensor(array)).cpu().numpy()
     bad = np.setdiff1d(values, np.asarray(allowed, dtype=values.dtype) if len(allowed) else values[:0])
     if bad.size:
-        shown = ", ".join(str(v) for v in bad[:10].tolist())
+        shown = ", ".join(f"{v:g}" for v in bad[:10].tolist())
         raise ValueError(f"{source}: '{key}' holds values {{{shown}}} outside the expected labels {sorted(allowed)}.")
 
 
