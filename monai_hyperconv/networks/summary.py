@@ -96,12 +96,13 @@ def _describe(name: str, overrides: Mapping[str, object]) -> str:
     return f"{name} (k={k}, N_L={hidden[-1]})" if k is not None and hidden is not None else f"{name} {dict(overrides)}"
 
 
-def summary_rows(config_dir: str | Path | None = None) -> list[dict]:
-    """One row per entry of :data:`PAPER_FIGURES`: model, inputs, parameters (ours, paper, difference) and
-    receptive field (ours, paper), every network built from its fragment in 2-D with 32 channels."""
+def summary_rows(config_dir: str | Path | None = None, figures: Sequence[tuple] | None = None) -> list[dict]:
+    """One row per entry of ``figures`` (default :data:`PAPER_FIGURES`): model, inputs, parameters (ours, paper,
+    difference) and receptive field (ours, paper), every network built from its fragment in 2-D as configured
+    there (32 channels)."""
     config_dir = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
     rows = []
-    for name, overrides, in_channels, paper_m, paper_rf in PAPER_FIGURES:
+    for name, overrides, in_channels, paper_m, paper_rf in PAPER_FIGURES if figures is None else figures:
         net = network_from_fragment(config_dir / f"{name}.yaml", 2, in_channels, 1, overrides)
         params = count_parameters(net)
         rf = receptive_field(net)
