@@ -371,11 +371,15 @@ def _prepare(dataset_dir, datalist_file, seed, proportions, slices_per_volume, s
 
 def csmri_inference_files(
     input_dir: str | None = None,
-    datalist: Mapping | None = None,
+    dataset_dir: str | None = None,
+    datalist_file: str | None = None,
+    seed: int = 0,
     slices_per_volume: int = 5,
     slice_range: Sequence[float] = (0.3, 0.7),
+    synthetic: Mapping | None = None,
 ) -> list[dict]:
-    """Inputs of the inference workflow: the NIfTI slices / volumes of ``input_dir``, or the datalist's test split.
+    """Inputs of the inference workflow: the NIfTI slices / volumes of ``input_dir``, or the test split of the
+    bundle's datalist (:func:`prepare_csmri_datalist` with the other arguments).
 
     Raises:
         FileNotFoundError: naming ``input_dir`` when it holds no NIfTI file.
@@ -385,9 +389,10 @@ def csmri_inference_files(
         if not items:
             raise FileNotFoundError(f"No .nii / .nii.gz file in the inference input folder {input_dir!r}.")
         return items
-    if datalist is None:
-        raise ValueError("Give input_dir or a datalist with a 'test' split.")
-    return [dict(it) for it in datalist["test"]]
+    if dataset_dir is None:
+        raise ValueError("Give input_dir, or dataset_dir (and datalist_file) to use the test split.")
+    split = prepare_csmri_datalist(dataset_dir, datalist_file, seed, CSMRI_SPLIT, slices_per_volume, slice_range, synthetic)
+    return [dict(it) for it in split["test"]]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -461,8 +466,10 @@ class LoadMRISliced(MapTransform):
         else:
             data = self.scale(data[None])
             data = data.as_tensor() if isinstance(data, MetaTensor) else data
-        out = MetaTensor(data.float(), affine=affine, meta=meta)
-        return out
+        # what LoadImage records, so that writers (SaveImage) and inverses find the slice's own geometry
+        meta.update({"original_affine": affine.clone(), ImageMetaKey.SPATIAL_SHAPE: np.asarray(data.shape[1:]),
+                     "original_channel_dim": "no_channel", "space": "RAS"})
+        return MetaTensor(data.float(), affine=affine, meta=meta)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
@@ -498,11 +505,17 @@ def load_weights(network: torch.nn.Module, path: str, map_location="cpu") -> tor
     return network
 
 
-def image_name(meta: Mapping, index: int = 0) -> str:
-    """A readable name of batch item ``index`` from its collated metadata: file name, plus ``_z<k>`` for volumes."""
+def image_name(meta: Mapping, index: int = 0, root_dir: str | None = None) -> str:
+    """A readable name of batch item ``index`` from its collated metadata: the file's path relative to ``root_dir``
+    (its base name without one), plus ``_z<k>`` for a slice ``k`` of a volume."""
     names = meta.get(ImageMetaKey.FILENAME_OR_OBJ, None)
     name = names[index] if isinstance(names, (list, tuple)) else names
-    name = os.path.basename(str(name)) if name else f"item{index}"
+    if not name:
+        name = f"item{index}"
+    elif root_dir:
+        name = os.path.relpath(str(name), root_dir).replace(os.sep, "/")
+    else:
+        name = os.path.basename(str(name))
     patch = meta.get(ImageMetaKey.PATCH_INDEX, None)
     if patch is not None:
         k = patch[index] if isinstance(patch, (list, tuple, torch.Tensor)) else patch
@@ -550,6 +563,7 @@ class CSMRITestReport:
         device: where the network runs.
         spatial_dims: for SSIM.
         inferer: ``inferer(inputs, network)``; None calls the network.
+        root_dir: image names in the CSV are file paths relative to it (the dataset folder); None: base names.
     """
 
     def __init__(
@@ -561,8 +575,10 @@ class CSMRITestReport:
         device: str | torch.device = "cpu",
         spatial_dims: int = 2,
         inferer=None,
+        root_dir: str | None = None,
     ) -> None:
         self.network = network
+        self.root_dir = root_dir
         self.dataloader = dataloader
         self.output_dir = output_dir
         self.model_name = model_name
@@ -592,7 +608,7 @@ class CSMRITestReport:
                 values = [m(y_pred=p, y=target).reshape(-1) for p in (pred, inputs) for m in (psnr, ssim)]
                 meta = getattr(batch["label"], "meta", None) or batch.get("label_meta_dict", {}) or {}
                 for i in range(inputs.shape[0]):
-                    rows.append((self.model_name, image_name(meta, i), *(float(v[i]) for v in values)))
+                    rows.append((self.model_name, image_name(meta, i, self.root_dir), *(float(v[i]) for v in values)))
         return rows
 
     def run(self) -> list[tuple]:

@@ -13,7 +13,8 @@ The physics is kept apart from the learning, as in fastMRI's ``subsample.py`` / 
 - :class:`PoissonUndersample` / :class:`PoissonUndersampled`: the MONAI transforms (array and dictionary) that turn
   a fully sampled image into its zero-filled reconstruction, with a fixed seeded mask by default, a random mask per
   sample as an option, and optional k-space noise;
-- :func:`make_kspace_noise`: a seeded noisy under-sampler for :func:`monai_hyperconv.workflows.run_noise_sweep`.
+- :func:`make_kspace_noise` / :func:`kspace_noise_factory`: a seeded noisy under-sampler for
+  :func:`monai_hyperconv.workflows.run_noise_sweep`.
 
 Noise model: ``k_noisy = k + sigma * (n_re + i n_im)`` with ``n_re, n_im ~ N(0, 1)`` independent per k-space sample.
 Because the FFT is orthonormal, this is the same white complex noise (standard deviation ``sigma`` per component)
@@ -44,6 +45,7 @@ __all__ = [
     "PoissonUndersample",
     "PoissonUndersampled",
     "make_kspace_noise",
+    "kspace_noise_factory",
 ]
 
 #: calibration (fully sampled centre) width as a fraction of each k-space axis: 24 lines of 256, sigpy's usual choice
@@ -338,3 +340,13 @@ def make_kspace_noise(
     t = PoissonUndersample(acceleration, spatial_dims, mask_seed, False, float(level), calib)
     t.set_random_state(seed)
     return t
+
+
+def kspace_noise_factory(
+    acceleration: float = 8.0, spatial_dims: int = 2, mask_seed: int = 0, calib: Sequence[int] | None = None
+):
+    """``(kind, level, seed) -> transform``: :func:`make_kspace_noise` bound to one mask, the ``noise_factory`` of
+    :class:`monai_hyperconv.workflows.NoiseSweep`."""
+    return functools.partial(
+        make_kspace_noise, acceleration=acceleration, spatial_dims=spatial_dims, mask_seed=mask_seed, calib=calib
+    )
