@@ -47,13 +47,16 @@ IDS = [f"{c.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items() if k != 'chann
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _no_mkldnn():
-    """oneDNN spends seconds creating a primitive for every new convolution shape on CPU; these tests build many
-    tiny networks once each, where plain ATen convolutions are faster. Results do not depend on the backend."""
-    enabled = torch.backends.mkldnn.enabled
+def _single_thread_no_mkldnn():
+    """These tests run many tiny networks once each: oneDNN spends seconds creating a primitive per new convolution
+    shape, and a second thread only adds synchronisation (much of it spinning when the CPU is shared). Results do
+    not depend on either setting."""
+    enabled, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
     torch.backends.mkldnn.enabled = False
+    torch.set_num_threads(1)
     yield
     torch.backends.mkldnn.enabled = enabled
+    torch.set_num_threads(threads)
 
 
 def _monai_class_names() -> set[str]:
