@@ -17,9 +17,12 @@ ISBI subjects this is the paper's 5-fold protocol, and it works for any number >
 
 from __future__ import annotations
 
+import csv
+import glob
+import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,11 @@ __all__ = [
     "isbi_fold",
     "num_isbi_folds",
     "gold_standard",
+    "select_isbi_images",
+    "image_id",
+    "read_metric_details",
+    "write_fold_dice",
+    "summarize_folds",
 ]
 
 #: contrast file tags in the network's channel order: FLAIR, PD, T2, T1 (MPRAGE)
@@ -152,3 +160,117 @@ def gold_standard(mask1: np.ndarray, mask2: np.ndarray, source1: str = "mask1", 
             f"Rater masks differ in shape: {source1} is {mask1.shape} but {source2} is {mask2.shape}; expected the same."
         )
     return ((mask1 > 0) & (mask2 > 0)).astype(np.uint8)
+
+
+def select_isbi_images(datalist: Sequence[dict], which: str = "test", fold: int = 0) -> list[dict]:
+    """Entries to predict: ``"test"`` (time points without masks), ``"validation"`` (the held-out subject of
+    ``fold``), ``"training"`` (the other labelled subjects), ``"labelled"`` or ``"all"``.
+
+    Raises:
+        ValueError: for another ``which``, or when the selection is empty (naming what was looked for).
+    """
+    if which == "test":
+        selected = [e for e in datalist if "mask1" not in e]
+    elif which in ("validation", "training"):
+        train, val = isbi_fold(datalist, fold)
+        selected = val if which == "validation" else train
+    elif which == "labelled":
+        selected = [e for e in datalist if "mask1" in e]
+    elif which == "all":
+        selected = list(datalist)
+    else:
+        raise ValueError(f"which must be 'test', 'validation', 'training', 'labelled' or 'all', got {which!r}.")
+    if not selected:
+        raise ValueError(f"No {which!r} time points in the datalist ({len(datalist)} entries).")
+    return selected
+
+
+def image_id(path: str | os.PathLike) -> tuple[str, str]:
+    """``(subject, timepoint)`` of an ISBI file name such as ``training01_02_flair_pp.nii`` (any contrast)."""
+    m = re.match(r"^(?P<subject>.+?)_(?P<tp>\d+)_(flair|pd|t2|mprage)_pp", os.path.basename(os.fspath(path)))
+    if m is None:
+        raise ValueError(f"{path}: not an ISBI image name '<subject>_<tp>_<contrast>_pp.nii'.")
+    return m["subject"], m["tp"]
+
+
+def _atomic_csv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+def read_metric_details(path: str, column: str = "mean") -> dict[str, float]:
+    """Per-image values of a MONAI ``MetricsSaver`` details file (``<metric>_raw.csv``): file name -> value."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} does not exist: expected the per-image metric file written by MetricsSaver.")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and (column not in rows[0] or "filename" not in rows[0]):
+        raise ValueError(f"{path}: expected columns 'filename' and {column!r}, got {list(rows[0])}.")
+    return {r["filename"]: float(r[column]) for r in rows}
+
+
+def write_fold_dice(per_image: Mapping[str, float], path: str, fold: int) -> dict[str, float]:
+    """Write one fold's Dice per image and per held-out subject (mean over its time points) to ``path`` (CSV).
+
+    Args:
+        per_image: image file name (any contrast of the time point) -> Dice.
+        path: the CSV to write (atomically), rows ``fold,subject,timepoint,dice``; ``timepoint`` is ``mean`` on
+            the subject rows.
+        fold: the fold id written in every row.
+
+    Returns:
+        subject -> mean Dice.
+    """
+    if not per_image:
+        raise ValueError(f"No Dice values to write to {path}.")
+    by_subject: dict[str, list[tuple[str, float]]] = {}
+    for name, dice in per_image.items():
+        subject, tp = image_id(name)
+        by_subject.setdefault(subject, []).append((tp, float(dice)))
+    rows, means = [], {}
+    for subject in sorted(by_subject):
+        values = sorted(by_subject[subject])
+        rows += [[fold, subject, tp, f"{d:.6f}"] for tp, d in values]
+        means[subject] = float(np.nanmean([d for _, d in values]))  # NaN: a time point without lesions
+        rows.append([fold, subject, "mean", f"{means[subject]:.6f}"])
+    _atomic_csv(path, ["fold", "subject", "timepoint", "dice"], rows)
+    return means
+
+
+def summarize_folds(output_dir: str, pattern: str = "fold*/dice.csv") -> dict:
+    """Fold summary from every fold's Dice CSV (:func:`write_fold_dice`) found under ``output_dir``.
+
+    Writes ``fold_summary.csv`` (one row per fold: fold, held-out subject(s), Dice; then ``mean`` and ``sd``
+    rows over the folds) and ``fold_summary.json`` (``{"folds": {fold: dice}, "mean": .., "sd": ..,
+    "num_folds": ..}``), both atomically, and returns the JSON content. ``sd`` is the sample standard deviation
+    (0 for a single fold).
+    """
+    paths = sorted(glob.glob(os.path.join(output_dir, pattern)))
+    if not paths:
+        raise FileNotFoundError(f"No fold Dice files match {os.path.join(output_dir, pattern)!r}; run evaluate first.")
+    folds: dict[int, tuple[list[str], float]] = {}
+    for path in paths:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("timepoint") == "mean"]
+        if not rows:
+            raise ValueError(f"{path}: no per-subject 'mean' rows; expected a file written by write_fold_dice.")
+        fold = int(rows[0]["fold"])
+        folds[fold] = ([r["subject"] for r in rows], float(np.mean([float(r["dice"]) for r in rows])))
+    values = [d for _, d in folds.values()]
+    mean = float(np.mean(values))
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    table = [[k, " ".join(s), f"{d:.6f}"] for k, (s, d) in sorted(folds.items())]
+    table += [["mean", "", f"{mean:.6f}"], ["sd", "", f"{sd:.6f}"]]
+    _atomic_csv(os.path.join(output_dir, "fold_summary.csv"), ["fold", "held_out", "dice"], table)
+    summary = {"folds": {str(k): d for k, (_, d) in sorted(folds.items())}, "mean": mean, "sd": sd, "num_folds": len(folds)}
+    tmp = os.path.join(output_dir, "fold_summary.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(summary, f, indent=1)
+    os.replace(tmp, os.path.join(output_dir, "fold_summary.json"))
+    return summary

@@ -271,6 +271,9 @@ def ensure_ms_dataset(
     params = dict(num_subjects=num_subjects, num_timepoints=num_timepoints, num_test_subjects=num_test_subjects,
                   seed=seed, voxel_size=voxel_size)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset folder should not be
     try:
         generate_ms_phantoms(tmp, **params)
         (tmp / "phantoms.json").write_text(json.dumps(params, indent=1))

@@ -357,7 +357,8 @@ class OrthogonalPlaneInferer(Inferer):
         return torch.cat(outputs).movedim(0, 1 + plane)  # back to (C_out, H, W, D)
 
     def __call__(self, inputs: torch.Tensor, network: Callable, *args, **kwargs) -> torch.Tensor:
-        """``inputs``: ``(B, C, H, W, D)``; returns fused ``(B, C_out, H, W, D)``."""
+        """``inputs``: ``(B, C, H, W, D)``; returns fused ``(B, C_out, H, W, D)`` (a ``MetaTensor`` with the
+        input's metadata when the input is one, as MONAI's inferers)."""
         if inputs.ndim != 5:
             raise ValueError(f"OrthogonalPlaneInferer expects (B, C, H, W, D) inputs, got shape {tuple(inputs.shape)}.")
         spatial = tuple(inputs.shape[2:])
@@ -366,4 +367,7 @@ class OrthogonalPlaneInferer(Inferer):
         for volume in _plain(inputs):
             planes = [self._predict_plane(volume, p, network, size, *args, **kwargs) for p in self.planes]
             fused.append(torch.stack(planes).mean(0))
-        return torch.stack(fused)
+        out = torch.stack(fused)
+        if isinstance(inputs, MetaTensor):  # keep the input's metadata and crop history, so that Invertd can undo it
+            out = MetaTensor(out).copy_meta_from(inputs)
+        return out
