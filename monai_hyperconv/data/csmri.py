@@ -424,7 +424,7 @@ class LoadMRISliced(MapTransform):
         super().__init__(keys, allow_missing_keys)
         self.slice_key = slice_key
         self.loader = LoadImage(image_only=True)
-        self.orient = Orientation(axcodes="RAS")
+        self.orient = Orientation(axcodes="RAS", labels=None)  # labels from the (RAS) space of the MetaTensor
         self.scale = ScaleIntensityRangePercentiles(lower=0.0, upper=upper, b_min=0.0, b_max=1.0, clip=True)
         self._last: tuple[str, MetaTensor] | None = None  # consecutive slices of one volume: read it once
 
