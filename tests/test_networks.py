@@ -214,3 +214,12 @@ def test_bad_input_raises_clear_errors():
         PaperUNet(channels=2, kernel_size=4)
     with pytest.raises(ValueError, match="one value per block"):
         FlatDilatedCNN(dilations=(1, 2))
+
+
+def test_hyper_unet_equals_hyperized_regular_unet_in_structure():
+    from monai_hyperconv import hyperize
+
+    hyper = PaperUNet(channels=2, conv="hyper", kernel_size=5)
+    converted = hyperize(PaperUNet(channels=2), kernel_size=5)
+    assert [type(m) for m in hyper.modules()] == [type(m) for m in converted.modules()]
+    assert sum(p.numel() for p in hyper.parameters()) == sum(p.numel() for p in converted.parameters())

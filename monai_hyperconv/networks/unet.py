@@ -52,7 +52,9 @@ class PaperUNet(nn.Module):
     concatenates the skip and applies two convolutions; a regular 1×1 convolution maps to ``out_channels``
     logits. Dropout (element-wise) sits between the two bottleneck convolutions, where the released regular UNet
     puts it; the released hyper variant also drops out inside every block, which we do not copy so that all
-    variants differ only by their convolutions.
+    variants differ only by their convolutions. For the same reason the post-upsample convolution has batch norm
+    and ReLU in every variant (the released regular UNet has no batch norm there, its hyper UNet has), and the
+    released hyper UNet's extra input hyper-convolution (1 → N/2 channels, about 0.1% of its parameters) is left out.
 
     Parameters at 32 channels, one input and one output channel (2-D): regular 3×3 2.14M, regular 5×5 5.30M
     (post-upsample conv 3×3), dilated 2.14M, non-local 3×3 2.34M (MONAI's ``SpatialAttentionBlock`` without output projection,
