@@ -4,7 +4,6 @@ receptive fields within 5%."""
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 import yaml
