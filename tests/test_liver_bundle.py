@@ -22,7 +22,7 @@ CONFIGS = os.path.join(BUNDLE, "configs")
 TRAIN, INFER, EVAL, MULTI = (os.path.join(CONFIGS, f) for f in
                              ("train.yaml", "inference.yaml", "evaluate.yaml", "multi_gpu_train.yaml"))
 
-# tiny everything: 4 synthetic 48x48 volumes (2 train / 1 val / 1 test), 32x32 slices, a 4-channel Hyper-UNet stand-in
+# tiny everything: 4 synthetic 48x48 volumes (2 train / 1 val / 1 test), 32x32 slices, a 4-channel Hyper-UNet 5x5
 TINY = {
     "synthetic": {"num_volumes": 4, "size": 48, "num_slices": [5, 6], "seed": 0},
     "image_size": 32,
@@ -31,11 +31,9 @@ TINY = {
     "num_workers": 0,
     "cache_workers": 0,
     "network_def": {
-        "_target_": "monai_hyperconv.hyperize",
-        "model": {"_target_": "BasicUNet", "spatial_dims": "@spatial_dims", "in_channels": "@in_channels",
-                  "out_channels": "@out_channels", "features": [4, 4, 8, 8, 8, 4]},
-        "kernel_size": 5,
-        "hidden_channels": [4, 4, 2],
+        "_target_": "monai_hyperconv.networks.PaperUNet", "spatial_dims": "@spatial_dims",
+        "in_channels": "@in_channels", "out_channels": "@out_channels", "channels": 4, "conv": "hyper",
+        "kernel_size": 5, "hidden_channels": [4, 4, 2],
     },
 }
 
@@ -73,8 +71,9 @@ def trained(tmp_path_factory):
     logs["last_after_1"] = torch.load(root / "models" / "checkpoint_last.pt", weights_only=True)
     logs["model_after_1"] = _digest(root / "models" / "model.pt")
     logs["resume"] = _cli([TRAIN, tiny], root, "--resume", "true", "--max_epochs", "2")
-    logs["infer"] = _cli([INFER, tiny], root)
-    logs["eval"] = _cli([TRAIN, EVAL, tiny], root)
+    # the same entry point in-process (python -m monai.bundle run calls monai.bundle.run), to keep the test short
+    bundle_run(config_file=[INFER, tiny], bundle_root=str(root))
+    bundle_run(config_file=[TRAIN, EVAL, tiny], bundle_root=str(root))
     return root, logs
 
 

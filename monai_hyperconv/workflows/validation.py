@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Mapping, Sequence
 
-import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
@@ -63,16 +62,18 @@ def require_files(paths: Sequence[str | os.PathLike], what: str = "input file") 
 def check_finite(array, source: str, key: str = "image") -> None:
     """Raise ``ValueError`` when ``array`` holds NaN or infinite values, naming the source file and key."""
     arr = torch.as_tensor(array)
-    if arr.is_floating_point() and not bool(torch.isfinite(arr).all()):
-        n_bad = int((~torch.isfinite(arr)).sum())
-        raise ValueError(f"{source}: '{key}' has {n_bad} NaN or infinite voxels; expected finite values.")
+    if arr.is_floating_point():
+        finite = torch.isfinite(arr)
+        if not bool(finite.all()):
+            raise ValueError(f"{source}: '{key}' has {int((~finite).sum())} NaN or infinite voxels; expected finite values.")
 
 
 def check_label_values(array, allowed: Sequence[int], source: str, key: str = "label") -> None:
     """Raise ``ValueError`` when ``array`` holds a value outside ``allowed``, listing the offending values."""
-    values = torch.unique(torch.as_tensor(array)).cpu().numpy()
-    bad = np.setdiff1d(values, np.asarray(allowed, dtype=values.dtype) if len(allowed) else values[:0])
-    if bad.size:
+    arr = torch.as_tensor(array)
+    outside = ~torch.isin(arr, torch.as_tensor(list(allowed), dtype=arr.dtype, device=arr.device))
+    if bool(outside.any()):  # only then pay for the unique values, to name them
+        bad = torch.unique(arr[outside]).cpu().numpy()
         shown = ", ".join(f"{v:g}" for v in bad[:10].tolist())
         raise ValueError(f"{source}: '{key}' holds values {{{shown}}} outside the expected labels {sorted(allowed)}.")
 
