@@ -1,11 +1,41 @@
 """monai_hyperconv: hyper-convolutions (kernels generated from grid coordinates) as MONAI components.
 
-Importing the package registers ``Conv["hyper", d]`` with MONAI's layer factory.
+Importing the package registers ``Conv["hyper", d]`` with MONAI's layer factory and makes every layer, block,
+network and transform resolvable by its short name in MONAI bundle configs (``_target_: PaperUNet``).
 """
-
-from monai_hyperconv.convert import hyperize, materialize
-from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
 
 __version__ = "0.1.0"
 
-__all__ = ["HyperConv1d", "HyperConv2d", "HyperConv3d", "HyperConvNd", "hyperize", "materialize", "__version__"]
+from monai_hyperconv import blocks, data, layers, networks, transforms, workflows  # noqa: E402
+from monai_hyperconv.convert import hyperize, materialize  # noqa: E402
+from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd  # noqa: E402
+from monai_hyperconv.networks import (  # noqa: E402
+    FlatDilatedCNN,
+    FlatHyperCNN,
+    HyperSegNet,
+    MultiBranchUNet,
+    PaperUNet,
+    receptive_field,
+)
+
+__all__ = [
+    "FlatDilatedCNN",
+    "FlatHyperCNN",
+    "HyperConv1d",
+    "HyperConv2d",
+    "HyperConv3d",
+    "HyperConvNd",
+    "HyperSegNet",
+    "MultiBranchUNet",
+    "PaperUNet",
+    "__version__",
+    "blocks",
+    "data",
+    "hyperize",
+    "layers",
+    "materialize",
+    "networks",
+    "receptive_field",
+    "transforms",
+    "workflows",
+]
