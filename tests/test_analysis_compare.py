@@ -108,8 +108,9 @@ class CountingLauncher:
 def _runner(bundle, tmp_path, launcher, **kwargs):
     root, fragments = bundle
     kwargs = {"overrides": {"max_epochs": 2}, "seed": 5, "evaluate_config": ["configs/train.yaml", "configs/evaluate.yaml"], **kwargs}
+    kwargs.setdefault("evaluations", EVALUATIONS)
     return ComparisonRunner(
-        root, fragments, str(tmp_path / "cmp"), EVALUATIONS, resume_override={"resume": True}, launcher=launcher,
+        root, fragments, str(tmp_path / "cmp"), resume_override={"resume": True}, launcher=launcher,
         receptive_field_size=32, **kwargs,
     )  # fmt: skip
 
@@ -163,6 +164,13 @@ def test_runner_resumes_without_retraining_finished_models(bundle, tmp_path):
     before = open(paths["csv"]).read()
     _runner(bundle, tmp_path, third).run()
     assert third.calls == [] and open(paths["csv"]).read() == before
+
+    # other evaluation settings: every model is re-evaluated, none retrained
+    fourth = CountingLauncher()
+    evaluations = [*EVALUATIONS[:1], Evaluation("test", "mean_dice", "metrics.json", extra_metric_keys={"l": "loss"})]
+    paths = _runner(bundle, tmp_path, fourth, evaluations=evaluations).run()
+    assert [c[0] for c in fourth.calls] == ["evaluate.yaml"] * 4
+    assert float(read_csv(paths["csv"])[0]["test_l"]) == 0.25
 
 
 def test_runner_refuses_to_mix_settings_and_checks_inputs(bundle, tmp_path):

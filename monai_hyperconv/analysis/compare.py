@@ -146,7 +146,8 @@ class Evaluation:
         metrics_file: file in the evaluation's ``output_dir`` holding the metrics (see :func:`read_metric`).
         overrides: config overrides of this evaluation on top of the comparison's (e.g. the split to evaluate).
         sweep_glob: optional glob (in the evaluation's ``output_dir``) of robustness sweep CSVs to collect.
-        extra_metric_keys: further metrics of the same file, reported as ``<name>_<key>``.
+        extra_metric_keys: further metrics of the same file: a list of keys, reported as ``<name>_<key>``, or a
+            mapping ``{label: key}``, reported as ``<name>_<label>``.
     """
 
     name: str
@@ -154,7 +155,13 @@ class Evaluation:
     metrics_file: str = "metrics.csv"
     overrides: dict[str, Any] = field(default_factory=dict)
     sweep_glob: str | None = None
-    extra_metric_keys: list[str] = field(default_factory=list)
+    extra_metric_keys: list[str] | dict[str, str] = field(default_factory=list)
+
+    @property
+    def extra_metrics(self) -> dict[str, str]:
+        """``{label: key}`` of the extra metrics."""
+        keys = self.extra_metric_keys
+        return dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
 
 
 # -- the runner ----------------------------------------------------------------------------------------------------
@@ -288,12 +295,19 @@ class ComparisonRunner:
             sig["evaluations"] = [e.__dict__ for e in self.evaluations]
         return json.loads(json.dumps(sig, sort_keys=True, default=str))  # as it reads back from JSON
 
-    def _marker(self, fragment: str, name: str) -> dict | None:
-        """The marker ``name`` of a model when it exists; raises when it was made with other settings."""
+    def _marker(self, fragment: str, name: str, strict: bool = True) -> dict | None:
+        """The marker ``name`` of a model when it exists and was made with these settings.
+
+        Otherwise: None when the marker is missing, or stale and not ``strict`` (that step is redone); an error when
+        it is stale and ``strict`` (a training made with other settings is never silently replaced or reused).
+        """
         marker = _read_json(os.path.join(self.model_dir(fragment), name))
         if marker is None:
             return None
         if marker.get("signature") != self.signature(fragment, os.path.splitext(name)[0]):
+            if not strict:
+                logger.info(f"{self.model_name(fragment)}: {name} made with other evaluation settings, redone")
+                return None
             raise RuntimeError(
                 f"{os.path.join(self.model_dir(fragment), name)} was made with other settings (configs, fragment, "
                 f"budget or seed changed). Use a new output_dir, or delete {self.model_dir(fragment)!r} to retrain."
@@ -322,7 +336,7 @@ class ComparisonRunner:
 
     def evaluate(self, fragment: str, trained: Mapping) -> dict:
         """Run every evaluation of a trained model unless done. Returns the ``result.json`` marker (the report row)."""
-        done = self._marker(fragment, "result.json")
+        done = self._marker(fragment, "result.json", strict=False)  # trained with these settings: re-evaluate
         if done is not None:
             logger.info(f"{self.model_name(fragment)}: already evaluated, skipped")
             return done
@@ -338,8 +352,8 @@ class ComparisonRunner:
             self.launcher(configs, overrides, os.path.join(folder, f"eval_{ev.name}.log"))
             metrics_file = os.path.join(out, ev.metrics_file)
             row[f"{ev.name}_{self.metric_name.lower()}"] = read_metric(metrics_file, ev.metric_key)
-            for key in ev.extra_metric_keys:
-                row[f"{ev.name}_{key}"] = read_metric(metrics_file, key)
+            for label, key in ev.extra_metrics.items():
+                row[f"{ev.name}_{label}"] = read_metric(metrics_file, key)
             if ev.sweep_glob:
                 sweeps += self._collect_sweeps(fragment, os.path.join(out, ev.sweep_glob), ev.name)
         row.update(self.describe_network(fragment))
@@ -405,7 +419,7 @@ class ComparisonRunner:
         """The report's metric columns: each evaluation's main metric, then its extra ones."""
         metric = self.metric_name.lower()
         columns = [f"{ev.name}_{metric}" for ev in self.evaluations]
-        return columns + [f"{ev.name}_{key}" for ev in self.evaluations for key in ev.extra_metric_keys]
+        return columns + [f"{ev.name}_{label}" for ev in self.evaluations for label in ev.extra_metrics]
 
     def markdown(self, rows: Sequence[Mapping], paths: Mapping[str, str]) -> str:
         """The report: the table, the settings that produced it and the command to reproduce it."""
@@ -415,7 +429,7 @@ class ComparisonRunner:
         ]
         columns = ["model", "parameters", "receptive_field", *self.metric_columns()]
         headers = ["model", "params", "receptive field"] + [f"{ev.name} {self.metric_name}" for ev in self.evaluations]
-        headers += [f"{ev.name} {key}" for ev in self.evaluations for key in ev.extra_metric_keys]
+        headers += [f"{ev.name} {label}" for ev in self.evaluations for label in ev.extra_metrics]
         sources = sorted({str(r.get("receptive_field_source")) for r in rows})
         lines = [
             f"# Comparison on `{os.path.basename(os.path.normpath(self.bundle_root))}`",
@@ -431,7 +445,8 @@ class ComparisonRunner:
             lines.append(
                 f"- {ev.name} {self.metric_name}: `{' + '.join(os.path.relpath(c) for c in self.evaluate_configs)}` + "
                 f"fragment, overrides `{json.dumps(ev.overrides, sort_keys=True)}`, metric `{ev.metric_key}` of "
-                f"`{ev.metrics_file}`" + (f" (also {', '.join(ev.extra_metric_keys)})." if ev.extra_metric_keys else ".")
+                f"`{ev.metrics_file}`"
+                + (f" (also {', '.join(f'`{k}` as {lb}' for lb, k in ev.extra_metrics.items())})." if ev.extra_metrics else ".")
             )
         if "png" in paths:
             lines += ["", f"![robustness]({os.path.basename(paths['png'])})"]
