@@ -64,7 +64,7 @@ model_name: model
 run:
   - "$os.makedirs(@output_dir, exist_ok=True)"
   - "$@network_def.load_state_dict(torch.load(@ckpt_dir + '/model.pt'))"
-  - "$open(@output_dir + '/metrics.json', 'w').write(json.dumps({'mean_dice': @network_def.kernel_size[0] / 10 + (0.5 if @split == 'train' else 0), 'loss': 0.25}))"
+  - "$open(@output_dir + '/metrics_' + @model_name + '.json', 'w').write(json.dumps({'mean_dice': @network_def.kernel_size[0] / 10 + (0.5 if @split == 'train' else 0), 'loss': 0.25}))"
   - "$write_sweep_csv([('gaussian', 0.0, 0.9), ('gaussian', 0.2, @network_def.kernel_size[0] / 10)], @output_dir + '/noise_sweep_' + @model_name + '.csv', @model_name, 'dice')"
 """
 
@@ -85,8 +85,8 @@ def bundle(tmp_path):
 
 
 EVALUATIONS = [
-    Evaluation("train", "mean_dice", "metrics.json", {"split": "train"}),
-    Evaluation("test", "mean_dice", "metrics.json", {"split": "test"}, "noise_sweep_*.csv", extra_metric_keys=["loss"]),
+    Evaluation("train", "mean_dice", "metrics_{model}.json", {"split": "train"}),
+    Evaluation("test", "mean_dice", "metrics_{model}.json", {"split": "test"}, "noise_sweep_*.csv", extra_metric_keys=["loss"]),
 ]
 
 
@@ -167,7 +167,7 @@ def test_runner_resumes_without_retraining_finished_models(bundle, tmp_path):
 
     # other evaluation settings: every model is re-evaluated, none retrained
     fourth = CountingLauncher()
-    evaluations = [*EVALUATIONS[:1], Evaluation("test", "mean_dice", "metrics.json", extra_metric_keys={"l": "loss"})]
+    evaluations = [*EVALUATIONS[:1], Evaluation("test", "mean_dice", "metrics_{model}.json", extra_metric_keys={"l": "loss"})]
     paths = _runner(bundle, tmp_path, fourth, evaluations=evaluations).run()
     assert [c[0] for c in fourth.calls] == ["evaluate.yaml"] * 4
     assert float(read_csv(paths["csv"])[0]["test_l"]) == 0.25
@@ -194,6 +194,8 @@ def test_read_metric_formats_and_errors(tmp_path):
     assert read_metric(str(tmp_path / "metrics.csv"), "mean_dice") == 0.75
     with pytest.raises(KeyError, match="metrics.csv.*psnr"):
         read_metric(str(tmp_path / "metrics.csv"), "psnr")
+    (tmp_path / "per_image.csv").write_text("model,image,psnr\nm,a.nii,30.0\nm,b.nii,32.0\n")  # a table: mean
+    assert read_metric(str(tmp_path / "per_image.csv"), "psnr") == 31.0
     with pytest.raises(FileNotFoundError, match="none.csv"):
         read_metric(str(tmp_path / "none.csv"), "dice")
 
@@ -222,21 +224,27 @@ def test_experiment_file_and_run_comparison(bundle, tmp_path):
         textwrap.dedent(
             f"""
             bundle_root: {root}
-            networks: {fragments[:1]}
+            networks:
+              - {fragments[0]}
+              - {{fragment: {fragments[0]}, name: net_3x3_long, overrides: {{max_epochs: 7}}}}
             seed: 3
             overrides: {{max_epochs: 4}}
             resume_override: {{resume: true}}
             evaluate_config: [configs/train.yaml, configs/evaluate.yaml]
             evaluations:
-              - {{name: test, metric_key: mean_dice, metrics_file: metrics.json}}
+              - {{name: test, metric_key: mean_dice, metrics_file: "metrics_{{model}}.json"}}
             """
         )
     )
     assert load_experiment(str(experiment))["seed"] == 3
     paths = run_comparison(str(experiment), output_dir=str(tmp_path / "out"), inprocess=True, max_epochs=1)
-    row = read_csv(paths["csv"])[0]
-    assert row["model"] == "net_3x3" and float(row["test_dice"]) == pytest.approx(0.3)
+    rows = read_csv(paths["csv"])
+    assert [r["model"] for r in rows] == ["net_3x3", "net_3x3_long"]
+    assert float(rows[0]["test_dice"]) == pytest.approx(0.3)
+    # the command line's override applies to every model, a model's own override on top of it
     assert (tmp_path / "out" / "net_3x3" / "models" / "runs.txt").read_text() == "resume=False seed=3 epochs=1\n"
+    assert (tmp_path / "out" / "net_3x3_long" / "models" / "runs.txt").read_text() == "resume=False seed=3 epochs=7\n"
+    assert '`net_3x3_long`: ' in open(paths["md"]).read()
     bad = tmp_path / "bad.yaml"
     bad.write_text("bundle_root: x\nnetwork: []\n")
     with pytest.raises(ValueError, match="bad.yaml.*unknown keys \\['network'\\].*missing keys"):
@@ -275,10 +283,10 @@ EXPERIMENTS = sorted(f for f in os.listdir(os.path.join(REPO, "configs", "experi
 def test_repository_experiment_files_are_valid(name, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # experiment files name paths from the repository root
     runner = make_runner(os.path.join("configs", "experiments", name), output_dir=str(tmp_path))
-    assert runner.networks and all(os.path.isfile(n) for n in runner.networks)
+    assert runner.models and all(os.path.isfile(m.fragment) for m in runner.models)
     assert {"test"} <= {ev.name for ev in runner.evaluations}
     assert runner._bundle_has_seed, "the seed must reach every model"
-    if len(runner.networks) <= 3:  # the small experiments: their networks build under the budget's overrides
-        for fragment in runner.networks:
-            described = runner.describe_network(fragment)
+    if len(runner.models) <= 3:  # the small experiments: their networks build under the budget's overrides
+        for model in runner.models:
+            described = runner.describe_network(model)
             assert described["parameters"] > 0 and described["receptive_field"].endswith(("px", "all"))

@@ -39,6 +39,7 @@ from monai_hyperconv.analysis.reports import atomic_write_text, markdown_table, 
 
 __all__ = [
     "Evaluation",
+    "ModelSpec",
     "ComparisonRunner",
     "bundle_command",
     "subprocess_launcher",
@@ -100,12 +101,25 @@ def inprocess_launcher(config_files: Sequence[str], overrides: Mapping[str, Any]
 
 
 # -- reading results -----------------------------------------------------------------------------------------------
+def _mean_column(rows: list[list[str]], key: str, path: str) -> float:
+    """The mean of column ``key`` of a CSV table (header first)."""
+    column = rows[0].index(key)
+    try:
+        values = [float(r[column]) for r in rows[1:] if len(r) > column]
+    except ValueError as err:
+        raise ValueError(f"column {key!r} of {path!r} holds a non-number: {err}") from err
+    if not values:
+        raise ValueError(f"table {path!r} has no row to average column {key!r} over.")
+    return sum(values) / len(values)
+
+
 def read_metric(path: str, key: str) -> float:
     """One metric from an evaluation's output file.
 
     Args:
-        path: a JSON file (``{key: value}``, nested keys as ``a#b``) or a MONAI ``MetricsSaver`` file (``metrics.csv``
-            with one ``name<tab or comma>value`` line per metric).
+        path: a JSON file (``{key: value}``, nested keys as ``a#b``); a MONAI ``MetricsSaver`` file (``metrics.csv``,
+            one ``name<tab or comma>value`` line per metric); or a CSV table with a header naming ``key``, whose
+            column is averaged (e.g. per-image PSNR rows).
         key: the metric's name.
 
     Raises:
@@ -121,14 +135,14 @@ def read_metric(path: str, key: str) -> float:
                 raise KeyError(f"metrics file {path!r} has no key {key!r}.")
             value = value[part]
     else:
-        values = {}
         with open(path, encoding="utf-8") as f:
-            for line in f:
-                parts = line.replace(",", "\t").strip().split("\t")
-                if len(parts) >= 2:
-                    values[parts[0].strip()] = parts[-1].strip()
+            rows = [line.replace(",", "\t").strip().split("\t") for line in f if line.strip()]
+        rows = [[c.strip() for c in r] for r in rows]
+        if rows and len(rows[0]) > 2 and key in rows[0]:
+            return _mean_column(rows, key, path)
+        values = {r[0]: r[-1] for r in rows if len(r) >= 2}
         if key not in values:
-            raise KeyError(f"metrics file {path!r} has no metric {key!r}; found {sorted(values)}.")
+            raise KeyError(f"metrics file {path!r} has no metric {key!r}; found {sorted(values)[:20]}.")
         value = values[key]
     try:
         return float(value)
@@ -143,7 +157,8 @@ class Evaluation:
     Attributes:
         name: the report columns' stem (``"train"``, ``"test"``).
         metric_key: the main metric's name in ``metrics_file``; reported as ``<name>_<metric name>``.
-        metrics_file: file in the evaluation's ``output_dir`` holding the metrics (see :func:`read_metric`).
+        metrics_file: file in the evaluation's ``output_dir`` holding the metrics (see :func:`read_metric`);
+            ``{model}`` stands for the model's name (e.g. ``test_psnr_{model}.csv``).
         overrides: config overrides of this evaluation on top of the comparison's (e.g. the split to evaluate).
         sweep_glob: optional glob (in the evaluation's ``output_dir``) of robustness sweep CSVs to collect.
         extra_metric_keys: further metrics of the same file: a list of keys, reported as ``<name>_<key>``, or a
@@ -162,6 +177,38 @@ class Evaluation:
         """``{label: key}`` of the extra metrics."""
         keys = self.extra_metric_keys
         return dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
+
+
+@dataclass
+class ModelSpec:
+    """One model of a comparison: a network fragment, its name and its own overrides (on top of the budget's).
+
+    Attributes:
+        fragment: path of the network fragment (``configs/networks/<variant>.yaml``).
+        name: the model's name in the report and its folder; default: the fragment's file stem.
+        overrides: config overrides of this model only, e.g. ``{"network_def#hidden_channels": [16, 16, 8]}``.
+    """
+
+    fragment: str
+    name: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fragment = str(self.fragment)
+        self.name = self.name or os.path.splitext(os.path.basename(self.fragment))[0]
+        self.overrides = dict(self.overrides or {})
+
+    @classmethod
+    def parse(cls, value: str | os.PathLike | Mapping | ModelSpec) -> ModelSpec:
+        """A spec from a fragment path, a mapping (``fragment``, ``name``, ``overrides``) or a spec."""
+        if isinstance(value, ModelSpec):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"fragment", "name", "overrides"}
+            if "fragment" not in value or unknown:
+                raise ValueError(f"a model needs 'fragment' (and optionally 'name', 'overrides'), got {dict(value)}.")
+            return cls(value["fragment"], value.get("name", ""), value.get("overrides") or {})
+        return cls(str(value))
 
 
 # -- the runner ----------------------------------------------------------------------------------------------------
@@ -189,7 +236,9 @@ class ComparisonRunner:
 
     Args:
         bundle_root: the bundle folder (e.g. ``bundles/liver_lesion_seg``).
-        networks: network fragments (paths of ``configs/networks/<variant>.yaml``); model names are the file stems.
+        networks: the models: network fragment paths (``configs/networks/<variant>.yaml``, named by their file
+            stems), or :class:`ModelSpec` / mappings with ``fragment`` and optionally ``name`` and ``overrides``
+            (e.g. one fragment at several N_L).
         output_dir: the comparison's folder (one subfolder per model, the report at the top).
         evaluations: the evaluation runs per model (see :class:`Evaluation`), e.g. test and train Dice.
         overrides: config overrides for every run, training and evaluation: the budget (``max_epochs``,
@@ -211,7 +260,7 @@ class ComparisonRunner:
     def __init__(
         self,
         bundle_root: str,
-        networks: Sequence[str],
+        networks: Sequence[str | Mapping | ModelSpec],
         output_dir: str,
         evaluations: Sequence[Evaluation],
         overrides: Mapping[str, Any] | None = None,
@@ -227,7 +276,7 @@ class ComparisonRunner:
         command: str | None = None,
     ) -> None:
         self.bundle_root = str(bundle_root)
-        self.networks = [str(n) for n in networks]
+        self.models = [ModelSpec.parse(n) for n in networks]
         self.output_dir = str(output_dir)
         self.evaluations = list(evaluations)
         self.overrides = dict(overrides or {})
@@ -248,14 +297,14 @@ class ComparisonRunner:
     def _check_inputs(self) -> None:
         if not os.path.isdir(self.bundle_root):
             raise FileNotFoundError(f"bundle folder {self.bundle_root!r} does not exist.")
-        for path in (self.train_config, *self.evaluate_configs, *self.networks):
+        for path in (self.train_config, *self.evaluate_configs, *(m.fragment for m in self.models)):
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"config {path!r} does not exist (expected a bundle config or network fragment).")
-        if not self.networks:
+        if not self.models:
             raise ValueError("no network fragment to compare: pass at least one configs/networks/<variant>.yaml.")
-        names = [self.model_name(n) for n in self.networks]
+        names = [m.name for m in self.models]
         if len(set(names)) != len(names):
-            raise ValueError(f"network fragments must have distinct file names, got {names}.")
+            raise ValueError(f"models must have distinct names (fragment file names or 'name'), got {names}.")
         if not self.evaluations:
             raise ValueError("no evaluation: pass at least one (e.g. the test split).")
         parser = ConfigParser()
@@ -267,124 +316,123 @@ class ComparisonRunner:
         if not self._bundle_has_seed:
             logger.warning(f"{self.train_config} has no id {self.seed_id!r}: every model runs with the bundle's own seed.")
 
-    @staticmethod
-    def model_name(fragment: str) -> str:
-        return os.path.splitext(os.path.basename(fragment))[0]
+    def model_dir(self, model: ModelSpec) -> str:
+        return os.path.join(self.output_dir, model.name)
 
-    def model_dir(self, fragment: str) -> str:
-        return os.path.join(self.output_dir, self.model_name(fragment))
-
-    def run_overrides(self, fragment: str) -> dict[str, Any]:
+    def run_overrides(self, model: ModelSpec) -> dict[str, Any]:
         """Overrides shared by the training and evaluation runs of one model."""
-        folder = os.path.abspath(self.model_dir(fragment))
+        folder = os.path.abspath(self.model_dir(model))
         shared = {"bundle_root": os.path.abspath(self.bundle_root), "ckpt_dir": os.path.join(folder, "models")}
         if self._bundle_has_seed:
             shared[self.seed_id] = self.seed
-        return {**shared, **self.overrides}
+        return {**shared, **self.overrides, **model.overrides}
 
-    def signature(self, fragment: str, stage: str = "result") -> dict[str, Any]:
+    def signature(self, model: ModelSpec, stage: str = "result") -> dict[str, Any]:
         """Everything that decides a model's training (``stage="trained"``) or result; other markers are not reused."""
         sig = {
             "train_config": _sha256_file(self.train_config),
-            "fragment": _sha256_file(fragment),
+            "fragment": _sha256_file(model.fragment),
             "overrides": self.overrides,
             "seed": self.seed,
         }
+        if model.overrides:
+            sig["model_overrides"] = model.overrides
         if stage != "trained":
             sig["evaluate_config"] = [_sha256_file(c) for c in self.evaluate_configs]
             sig["evaluations"] = [e.__dict__ for e in self.evaluations]
         return json.loads(json.dumps(sig, sort_keys=True, default=str))  # as it reads back from JSON
 
-    def _marker(self, fragment: str, name: str, strict: bool = True) -> dict | None:
+    def _marker(self, model: ModelSpec, name: str, strict: bool = True) -> dict | None:
         """The marker ``name`` of a model when it exists and was made with these settings.
 
         Otherwise: None when the marker is missing, or stale and not ``strict`` (that step is redone); an error when
         it is stale and ``strict`` (a training made with other settings is never silently replaced or reused).
         """
-        marker = _read_json(os.path.join(self.model_dir(fragment), name))
+        marker = _read_json(os.path.join(self.model_dir(model), name))
         if marker is None:
             return None
-        if marker.get("signature") != self.signature(fragment, os.path.splitext(name)[0]):
+        if marker.get("signature") != self.signature(model, os.path.splitext(name)[0]):
             if not strict:
-                logger.info(f"{self.model_name(fragment)}: {name} made with other evaluation settings, redone")
+                logger.info(f"{model.name}: {name} made with other evaluation settings, redone")
                 return None
             raise RuntimeError(
-                f"{os.path.join(self.model_dir(fragment), name)} was made with other settings (configs, fragment, "
-                f"budget or seed changed). Use a new output_dir, or delete {self.model_dir(fragment)!r} to retrain."
+                f"{os.path.join(self.model_dir(model), name)} was made with other settings (configs, fragment, "
+                f"budget or seed changed). Use a new output_dir, or delete {self.model_dir(model)!r} to retrain."
             )
         return marker
 
     # -- steps -------------------------------------------------------------------------------------------------
-    def train(self, fragment: str) -> dict:
+    def train(self, model: ModelSpec) -> dict:
         """Train one model unless done; resumes an interrupted training. Returns the ``trained.json`` marker."""
-        done = self._marker(fragment, "trained.json")
+        done = self._marker(model, "trained.json")
         if done is not None:
-            logger.info(f"{self.model_name(fragment)}: already trained, skipped")
+            logger.info(f"{model.name}: already trained, skipped")
             return done
-        overrides = self.run_overrides(fragment)
-        overrides["output_dir"] = os.path.join(os.path.abspath(self.model_dir(fragment)), "train_outputs")
+        overrides = self.run_overrides(model)
+        overrides["output_dir"] = os.path.join(os.path.abspath(self.model_dir(model)), "train_outputs")
         last = os.path.join(overrides["ckpt_dir"], self.last_checkpoint)
         resumed = os.path.isfile(last) and bool(self.resume_override)
         if resumed:
             overrides.update(self.resume_override)
-            logger.info(f"{self.model_name(fragment)}: resuming from {last}")
+            logger.info(f"{model.name}: resuming from {last}")
         start = time.time()
-        self.launcher([self.train_config, fragment], overrides, os.path.join(self.model_dir(fragment), "train.log"))
-        marker = {"signature": self.signature(fragment, "trained"), "train_seconds": time.time() - start, "resumed": resumed}
-        _write_json(os.path.join(self.model_dir(fragment), "trained.json"), marker)
+        self.launcher([self.train_config, model.fragment], overrides, os.path.join(self.model_dir(model), "train.log"))
+        marker = {"signature": self.signature(model, "trained"), "train_seconds": time.time() - start, "resumed": resumed}
+        _write_json(os.path.join(self.model_dir(model), "trained.json"), marker)
         return marker
 
-    def evaluate(self, fragment: str, trained: Mapping) -> dict:
+    def evaluate(self, model: ModelSpec, trained: Mapping) -> dict:
         """Run every evaluation of a trained model unless done. Returns the ``result.json`` marker (the report row)."""
-        done = self._marker(fragment, "result.json", strict=False)  # trained with these settings: re-evaluate
+        done = self._marker(model, "result.json", strict=False)  # trained with these settings: re-evaluate
         if done is not None:
-            logger.info(f"{self.model_name(fragment)}: already evaluated, skipped")
+            logger.info(f"{model.name}: already evaluated, skipped")
             return done
-        folder = os.path.abspath(self.model_dir(fragment))
-        row: dict[str, Any] = {"model": self.model_name(fragment), "fragment": fragment}
+        folder = os.path.abspath(self.model_dir(model))
+        row: dict[str, Any] = {"model": model.name, "fragment": model.fragment}
         sweeps: list[str] = []
         for ev in self.evaluations:
             out = os.path.join(folder, f"eval_{ev.name}")
-            overrides = {**self.run_overrides(fragment), **ev.overrides, "output_dir": out}
+            overrides = {**self.run_overrides(model), **ev.overrides, "output_dir": out}
             if self._evaluate_has_model_name:  # the bundle's label of this model in its sweep files
-                overrides["model_name"] = self.model_name(fragment)
-            configs = [*self.evaluate_configs, fragment]
+                overrides["model_name"] = model.name
+            configs = [*self.evaluate_configs, model.fragment]
             self.launcher(configs, overrides, os.path.join(folder, f"eval_{ev.name}.log"))
-            metrics_file = os.path.join(out, ev.metrics_file)
+            metrics_file = os.path.join(out, ev.metrics_file.format(model=model.name))
             row[f"{ev.name}_{self.metric_name.lower()}"] = read_metric(metrics_file, ev.metric_key)
             for label, key in ev.extra_metrics.items():
                 row[f"{ev.name}_{label}"] = read_metric(metrics_file, key)
             if ev.sweep_glob:
-                sweeps += self._collect_sweeps(fragment, os.path.join(out, ev.sweep_glob), ev.name)
-        row.update(self.describe_network(fragment))
+                sweeps += self._collect_sweeps(model, os.path.join(out, ev.sweep_glob), ev.name)
+        row.update(self.describe_network(model))
         row["train_seconds"] = trained.get("train_seconds")
         row["sweep_csvs"] = [os.path.relpath(s, self.output_dir) for s in sweeps]
-        marker = {**row, "signature": self.signature(fragment, "result")}
+        marker = {**row, "signature": self.signature(model, "result")}
         _write_json(os.path.join(folder, "result.json"), marker)
         return marker
 
-    def _collect_sweeps(self, fragment: str, pattern: str, evaluation: str) -> list[str]:
+    def _collect_sweeps(self, model: ModelSpec, pattern: str, evaluation: str) -> list[str]:
         """Copy the robustness sweep CSVs an evaluation wrote, labelled with this model's name, next to the report."""
         from monai_hyperconv.workflows import read_sweep_csv, write_sweep_csv
 
         paths = sorted(glob.glob(pattern))
         if not paths:
-            raise FileNotFoundError(f"the {evaluation!r} evaluation of {self.model_name(fragment)} wrote no {pattern!r}.")
+            raise FileNotFoundError(f"the {evaluation!r} evaluation of {model.name} wrote no {pattern!r}.")
         copies = []
         for i, path in enumerate(paths):
             metric, rows = read_sweep_csv(path)
             suffix = f"_{i}" if len(paths) > 1 else ""
-            target = os.path.join(self.output_dir, f"robustness_{self.model_name(fragment)}{suffix}.csv")
-            write_sweep_csv([(r["noise"], r["level"], r["value"]) for r in rows], target, self.model_name(fragment), metric)
+            target = os.path.join(self.output_dir, f"robustness_{model.name}{suffix}.csv")
+            write_sweep_csv([(r["noise"], r["level"], r["value"]) for r in rows], target, model.name, metric)
             copies.append(target)
         return copies
 
-    def describe_network(self, fragment: str) -> dict[str, Any]:
+    def describe_network(self, model: ModelSpec) -> dict[str, Any]:
         """Parameters and receptive field of the network the fragment builds under the comparison's overrides."""
-        network = build_bundle_network([self.train_config, fragment], **self.overrides)
+        overrides = {**self.overrides, **model.overrides}
+        network = build_bundle_network([self.train_config, model.fragment], **overrides)
         parser = ConfigParser()
-        parser.read_config([self.train_config, fragment])
-        parser.update(self.overrides)
+        parser.read_config([self.train_config, model.fragment])
+        parser.update(overrides)
         spatial_dims = int(parser.get_parsed_content("spatial_dims", default=2))
         in_channels = int(parser.get_parsed_content("in_channels", default=1))
         rf, how = network_receptive_field(network, spatial_dims, in_channels, self.receptive_field_size)
@@ -396,9 +444,9 @@ class ComparisonRunner:
         """Train and evaluate every model (skipping finished ones), then write the report; returns its paths."""
         os.makedirs(self.output_dir, exist_ok=True)
         self.rows = []
-        for fragment in self.networks:
-            trained = self.train(fragment)
-            self.rows.append(self.evaluate(fragment, trained))
+        for model in self.models:
+            trained = self.train(model)
+            self.rows.append(self.evaluate(model, trained))
         return self.write_report(self.rows)
 
     def write_report(self, rows: Sequence[Mapping]) -> dict[str, str]:
@@ -441,6 +489,9 @@ class ComparisonRunner:
             f"Receptive field: {', '.join(sources)}.",
             "",
         ]
+        for model in self.models:
+            if model.overrides:
+                lines.append(f"- `{model.name}`: `{model.fragment}` with `{json.dumps(model.overrides, sort_keys=True)}`.")
         for ev in self.evaluations:
             lines.append(
                 f"- {ev.name} {self.metric_name}: `{' + '.join(os.path.relpath(c) for c in self.evaluate_configs)}` + "
