@@ -1,0 +1,170 @@
+"""The CS-MRI bundle end to end on tiny data: train (CLI) -> inference -> evaluate, resume, network fragments, bad input."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigParser
+from monai.bundle import run as bundle_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, "bundles", "csmri_recon", "configs")
+TRAIN = os.path.join(CONFIGS, "train.yaml")
+INFERENCE = os.path.join(CONFIGS, "inference.yaml")
+EVALUATE = [TRAIN, os.path.join(CONFIGS, "evaluate.yaml")]
+# tiny everything: 32x32 slices, a 4-channel Hyper-UNet, one epoch, no worker processes
+TINY = {
+    "image_size": 32,
+    "batch_size": 2,
+    "max_epochs": 1,
+    "num_workers": 0,
+    "cache_workers": 0,
+    "slices_per_volume": 2,
+    "generate_data": False,
+    "network_def#channels": 4,
+    "network_def#hidden_channels": [4, 4, 2],
+}
+
+
+def _phantom(rng, shape):
+    grids = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij")
+    r = sum((g / rng.uniform(0.5, 0.9)) ** 2 for g in grids)
+    return ((r < 1) * (0.6 + 0.4 * np.cos(3 * grids[0]))).astype(np.float32)
+
+
+def _write_dataset(folder):
+    """Five subjects of two 2D slices and one subject with a 3D volume (two slices taken from it)."""
+    rng = np.random.default_rng(0)
+    for s in range(5):
+        for k in range(2):
+            path = os.path.join(folder, f"case{s}", f"slice{k}.nii.gz")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            nib.save(nib.Nifti1Image(_phantom(rng, (40, 48)), np.eye(4)), path)
+    os.makedirs(os.path.join(folder, "sub-vol", "anat"))
+    nib.save(nib.Nifti1Image(_phantom(rng, (40, 48, 10)), np.eye(4)), os.path.join(folder, "sub-vol", "anat", "t1.nii.gz"))
+
+
+def _args(bundle_root, dataset_dir, **extra):
+    return {"bundle_root": str(bundle_root), "dataset_dir": str(dataset_dir), **TINY, **extra}
+
+
+def _cli(config_file, args):
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_file]
+    for k, v in args.items():
+        cmd += [f"--{k}", str(v).replace(" ", "") if isinstance(v, list) else str(v)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def _messages(exc):
+    """The messages of an exception and of every exception it was raised from (MONAI wraps transform errors)."""
+    out = []
+    while exc is not None:
+        out.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    base = tmp_path_factory.mktemp("csmri")
+    data, bundle = base / "data", base / "bundle"
+    _write_dataset(str(data))
+    result = _cli(TRAIN, _args(bundle, data))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return base, data, bundle
+
+
+def test_train_inference_evaluate(trained):
+    base, data, bundle = trained
+    ckpt = bundle / "models"
+    assert (ckpt / "model.pt").is_file() and (ckpt / "checkpoint_last.pt").is_file()
+    last = torch.load(ckpt / "checkpoint_last.pt", weights_only=True)
+    assert set(last) >= {"network", "optimizer", "trainer", "checkpointer"}
+    assert last["trainer"]["iteration"] == last["trainer"]["epoch_length"] > 0  # one epoch
+    # model.pt holds the network's weights (best validation loss)
+    assert set(torch.load(ckpt / "model.pt", weights_only=True)) == set(last["network"])
+
+    bundle_run(config_file=INFERENCE, **_args(bundle, data, output_dir=str(base / "pred")))
+    test_items = ConfigParser.load_config_file(str(bundle / "outputs" / "datalist.json"))["test"]
+    recons = sorted(os.path.relpath(os.path.join(r, f), base / "pred")
+                    for r, _, fs in os.walk(base / "pred") for f in fs if f.endswith("_recon.nii.gz"))
+    assert len(recons) == len(test_items) > 0
+    img = nib.load(os.path.join(base / "pred", recons[0]))
+    assert img.shape == (32, 32) and np.isfinite(np.asarray(img.dataobj)).all()
+
+    bundle_run(config_file=EVALUATE, **_args(bundle, data, noise_levels=[0.0, 0.1, 0.3], example_levels=[0.0, 0.3]))
+    out = bundle / "outputs"
+    with open(out / "test_psnr_hyper_unet_5x5_nl8.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(test_items)
+    assert all(np.isfinite(float(r["psnr"])) and 0 < float(r["zero_filled_psnr"]) < 60 for r in rows)
+    sweeps = {}
+    for name in ("zero_filled", "hyper_unet_5x5_nl8"):
+        with open(out / f"noise_sweep_{name}.csv") as f:
+            sweeps[name] = [float(r["psnr"]) for r in csv.DictReader(f)]
+    assert len(sweeps["zero_filled"]) == len(sweeps["hyper_unet_5x5_nl8"]) == 3
+    # more k-space noise, worse zero-filled input
+    assert sweeps["zero_filled"][0] > sweeps["zero_filled"][-1]
+    # the clean sweep level is the report's zero-filled mean
+    assert sweeps["zero_filled"][0] == pytest.approx(np.mean([float(r["zero_filled_psnr"]) for r in rows]), abs=0.05)
+    for png in ("test_psnr.png", "noise_sweep.png", "noise_examples_hyper_unet_5x5_nl8.png"):
+        assert (out / png).stat().st_size > 0
+
+
+def test_resume_continues_at_the_next_epoch(trained, tmp_path):
+    _, data, bundle = trained
+    shutil.copytree(bundle / "models", tmp_path / "models")
+    shutil.copytree(bundle / "outputs", tmp_path / "outputs")
+    bundle_run(config_file=TRAIN, **_args(tmp_path, data, max_epochs=2, resume=True))
+    last = torch.load(tmp_path / "models" / "checkpoint_last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 2 * last["trainer"]["epoch_length"]  # epoch 2 done, not restarted
+    assert last["checkpointer"]["best_epoch"] in (1, 2)
+
+
+def test_network_fragments_swap_the_model():
+    parser = ConfigParser()
+    parser.read_config([TRAIN, os.path.join(ROOT, "configs", "networks", "unet_5x5.yaml")])
+    parser.update({"network_def#channels": 4})
+    net = parser.get_parsed_content("network_def")
+    assert not any("Hyper" in type(m).__name__ for m in net.modules())
+    default = ConfigParser()
+    default.read_config(TRAIN)
+    default.update({"network_def#channels": 4})
+    hyper = [m for m in default.get_parsed_content("network_def").modules() if type(m).__name__ == "HyperConv2d"]
+    assert hyper and all(tuple(m.hidden_channels)[-1] == 8 for m in hyper)  # N_L = 8 by default
+    x = torch.rand(1, 1, 32, 32)
+    assert net(x).shape == x.shape
+
+
+def test_bad_inputs_are_named(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(Exception) as e:
+        bundle_run(config_file=TRAIN, **_args(tmp_path / "b1", empty))
+    assert "No T1 NIfTI file" in _messages(e.value) and "empty" in _messages(e.value)
+
+    data = tmp_path / "data"
+    _write_dataset(str(data))
+    for s in range(5):  # a NaN in one slice of every subject: the training split holds one
+        bad = np.asarray(nib.load(str(data / f"case{s}" / "slice1.nii.gz")).dataobj).copy()
+        bad[5, 5] = np.nan
+        nib.save(nib.Nifti1Image(bad, np.eye(4)), str(data / f"case{s}" / "slice1.nii.gz"))
+    with pytest.raises(Exception) as e:
+        bundle_run(config_file=TRAIN, **_args(tmp_path / "b2", data))
+    assert "/slice1.nii.gz: 'image' has 1 NaN" in _messages(e.value)
+
+    os.remove(data / "case0" / "slice1.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 3), np.float32), np.eye(4)), str(data / "case0" / "4d.nii.gz"))
+    with pytest.raises(Exception) as e:
+        bundle_run(config_file=TRAIN, **_args(tmp_path / "b3", data))
+    assert "4d.nii.gz" in _messages(e.value) and "expected a 2D slice (H, W) or a 3D" in _messages(e.value)
+
+    with pytest.raises(Exception) as e:
+        bundle_run(config_file=INFERENCE, **_args(tmp_path / "b4", data, input_dir=str(empty)))
+    assert "model.pt" in _messages(e.value)
