@@ -86,7 +86,9 @@ def bundle(tmp_path):
 
 EVALUATIONS = [
     Evaluation("train", "mean_dice", "metrics_{model}.json", {"split": "train"}),
-    Evaluation("test", "mean_dice", "metrics_{model}.json", {"split": "test"}, "noise_sweep_*.csv", extra_metric_keys=["loss"]),
+    Evaluation(
+        "test", "mean_dice", "metrics_{model}.json", {"split": "test"}, "noise_sweep_*.csv", extra_metric_keys=["loss"]
+    ),
 ]
 
 
@@ -107,7 +109,8 @@ class CountingLauncher:
 
 def _runner(bundle, tmp_path, launcher, **kwargs):
     root, fragments = bundle
-    kwargs = {"overrides": {"max_epochs": 2}, "seed": 5, "evaluate_config": ["configs/train.yaml", "configs/evaluate.yaml"], **kwargs}
+    evaluate_config = ["configs/train.yaml", "configs/evaluate.yaml"]  # evaluate.yaml extends train.yaml
+    kwargs = {"overrides": {"max_epochs": 2}, "seed": 5, "evaluate_config": evaluate_config, **kwargs}
     kwargs.setdefault("evaluations", EVALUATIONS)
     return ComparisonRunner(
         root, fragments, str(tmp_path / "cmp"), resume_override={"resume": True}, launcher=launcher,
@@ -167,7 +170,8 @@ def test_runner_resumes_without_retraining_finished_models(bundle, tmp_path):
 
     # other evaluation settings: every model is re-evaluated, none retrained
     fourth = CountingLauncher()
-    evaluations = [*EVALUATIONS[:1], Evaluation("test", "mean_dice", "metrics_{model}.json", extra_metric_keys={"l": "loss"})]
+    other_test = Evaluation("test", "mean_dice", "metrics_{model}.json", extra_metric_keys={"l": "loss"})
+    evaluations = [*EVALUATIONS[:1], other_test]
     paths = _runner(bundle, tmp_path, fourth, evaluations=evaluations).run()
     assert [c[0] for c in fourth.calls] == ["evaluate.yaml"] * 4
     assert float(read_csv(paths["csv"])[0]["test_l"]) == 0.25

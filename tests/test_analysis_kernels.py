@@ -108,7 +108,7 @@ def test_fresh_hyper_kernels_are_smoother_than_fresh_regular_kernels():
 
 
 # -- checkpoint loading ----------------------------------------------------------------------------------------
-UNET = "monai.networks.nets.BasicUNet(spatial_dims=@spatial_dims, in_channels=1, out_channels=2, features=[2, 2, 4, 4, 8, 2])"
+UNET = "monai.networks.nets.BasicUNet(spatial_dims=@spatial_dims, in_channels=1, out_channels=2, features=[2,2,4,4,8,2])"
 TWO_CONVS = "torch.nn.Sequential(torch.nn.Conv2d(1, 4, 5), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 3))"
 
 
@@ -151,7 +151,8 @@ def test_checkpoint_formats_and_bad_checkpoints(tmp_path):
     configs, override = _write_config(tmp_path, 2, True)
     net = build_bundle_network(configs, **override)
     state = net.state_dict()
-    wrapped = {"network": {f"module.{k}": v for k, v in state.items()}, "optimizer": {"state": {}}, "trainer": {"epoch": 3}}
+    ddp_state = {f"module.{k}": v for k, v in state.items()}
+    wrapped = {"network": ddp_state, "optimizer": {"state": {}}, "trainer": {"epoch": 3}}
     assert extract_state_dict(wrapped).keys() == state.keys()
     path = tmp_path / "last.pt"
     torch.save(wrapped, path)
@@ -191,7 +192,8 @@ def test_analyze_kernels_writes_smoothness_csv_and_grid_png(tmp_path, dims, hype
 def test_cli_parses_a_config_list_and_overrides(tmp_path):
     configs, _ = _write_config(tmp_path, 2, False, net=TWO_CONVS)
     torch.save(build_bundle_network(configs).state_dict(), tmp_path / "model.pt")
-    common = ["--config_file", str(configs), "--checkpoint", str(tmp_path / "model.pt"), "--output_dir", str(tmp_path / "cli")]
+    ckpt, out = str(tmp_path / "model.pt"), str(tmp_path / "cli")
+    common = ["--config_file", str(configs), "--checkpoint", ckpt, "--output_dir", out]
     analysis_main(["kernels", *common, "--n_kernels", "4", "--spatial_dims", "2"])
     assert [r["layer"] for r in read_csv(tmp_path / "cli" / "kernels_smoothness.csv")] == ["0", "2"]
     assert os.path.isfile(tmp_path / "cli" / "kernels_grid.png")

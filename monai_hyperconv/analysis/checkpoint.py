@@ -51,7 +51,9 @@ def build_bundle_network(
         raise KeyError(f"id {network_id!r} is not defined in config {config_file!r}.")
     network = parser.get_parsed_content(network_id)
     if not isinstance(network, nn.Module):
-        raise TypeError(f"id {network_id!r} in config {config_file!r} is a {type(network).__name__}, not a torch module.")
+        raise TypeError(
+            f"id {network_id!r} in config {config_file!r} is a {type(network).__name__}, not a torch module."
+        )
     return network
 
 
@@ -65,7 +67,9 @@ def extract_state_dict(checkpoint: Any, path: str = "<checkpoint>") -> dict[str,
     if isinstance(checkpoint, nn.Module):
         checkpoint = checkpoint.state_dict()
     if not isinstance(checkpoint, Mapping):
-        raise TypeError(f"checkpoint {path!r} holds a {type(checkpoint).__name__}; expected a state dict or a dict of them.")
+        raise TypeError(
+            f"checkpoint {path!r} holds a {type(checkpoint).__name__}; expected a state dict or a dict of them."
+        )
     if checkpoint and not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
         for key in _NETWORK_KEYS:
             if key in checkpoint:

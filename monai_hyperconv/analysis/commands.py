@@ -93,9 +93,8 @@ def analyze_recapitulation(
     )
     csv_path = write_csv(rows, os.path.join(output_dir, f"{prefix}.csv"))
     name = os.path.basename(str(checkpoint))
-    png_path = plot_recapitulation(
-        rows, os.path.join(output_dir, f"{prefix}.png"), f"Recapitulating the learned kernels of {name} with hyper-networks"
-    )
+    title = f"Recapitulating the learned kernels of {name} with hyper-networks"
+    png_path = plot_recapitulation(rows, os.path.join(output_dir, f"{prefix}.png"), title)
     convs = [c for c in conv_kernels(network) if (c.name, rows[0]["n_l"]) in fits]
     kernels_png = plot_recapitulation_kernels(
         convs,

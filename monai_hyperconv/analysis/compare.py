@@ -64,7 +64,9 @@ def _cli_value(value: Any) -> str:
     return repr(value)  # ints, floats, bools, lists and dicts are Python literals to fire
 
 
-def bundle_command(config_files: Sequence[str], overrides: Mapping[str, Any], python: str = sys.executable) -> list[str]:
+def bundle_command(
+    config_files: Sequence[str], overrides: Mapping[str, Any], python: str = sys.executable
+) -> list[str]:
     """The ``python -m monai.bundle run`` command line that runs ``config_files`` (merged) with ``overrides``."""
     cmd = [python, "-m", "monai.bundle", "run", "--config_file", repr([str(f) for f in config_files])]
     for key, value in overrides.items():
@@ -249,7 +251,8 @@ class ComparisonRunner:
             (e.g. ``[configs/train.yaml, configs/evaluate.yaml]`` for an evaluate.yaml that extends train.yaml).
             The network fragment is merged last.
         metric_name: the metric's name in the report (``"Dice"``, ``"PSNR"``).
-        resume_override: overrides that make the bundle continue from ``checkpoint_last.pt`` (e.g. ``{"resume": True}``).
+        resume_override: overrides that make the bundle continue from ``checkpoint_last.pt``
+            (e.g. ``{"resume": True}``).
         last_checkpoint: file name of the resumable checkpoint in ``ckpt_dir``.
         seed_id: the bundle's id of the seed.
         launcher: runs one bundle command (:func:`subprocess_launcher` by default).
@@ -299,7 +302,9 @@ class ComparisonRunner:
             raise FileNotFoundError(f"bundle folder {self.bundle_root!r} does not exist.")
         for path in (self.train_config, *self.evaluate_configs, *(m.fragment for m in self.models)):
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"config {path!r} does not exist (expected a bundle config or network fragment).")
+                raise FileNotFoundError(
+                    f"config {path!r} does not exist (expected a bundle config or network fragment)."
+                )
         if not self.models:
             raise ValueError("no network fragment to compare: pass at least one configs/networks/<variant>.yaml.")
         names = [m.name for m in self.models]
@@ -314,7 +319,9 @@ class ComparisonRunner:
         parser.read_config(self.evaluate_configs)
         self._evaluate_has_model_name = "model_name" in parser
         if not self._bundle_has_seed:
-            logger.warning(f"{self.train_config} has no id {self.seed_id!r}: every model runs with the bundle's own seed.")
+            logger.warning(
+                f"{self.train_config} has no id {self.seed_id!r}: every model runs with the bundle's own seed."
+            )
 
     def model_dir(self, model: ModelSpec) -> str:
         return os.path.join(self.output_dir, model.name)
@@ -377,7 +384,11 @@ class ComparisonRunner:
             logger.info(f"{model.name}: resuming from {last}")
         start = time.time()
         self.launcher([self.train_config, model.fragment], overrides, os.path.join(self.model_dir(model), "train.log"))
-        marker = {"signature": self.signature(model, "trained"), "train_seconds": time.time() - start, "resumed": resumed}
+        marker = {
+            "signature": self.signature(model, "trained"),
+            "train_seconds": time.time() - start,
+            "resumed": resumed,
+        }
         _write_json(os.path.join(self.model_dir(model), "trained.json"), marker)
         return marker
 
@@ -491,13 +502,18 @@ class ComparisonRunner:
         ]
         for model in self.models:
             if model.overrides:
-                lines.append(f"- `{model.name}`: `{model.fragment}` with `{json.dumps(model.overrides, sort_keys=True)}`.")
+                own = json.dumps(model.overrides, sort_keys=True)
+                lines.append(f"- `{model.name}`: `{model.fragment}` with `{own}`.")
         for ev in self.evaluations:
             lines.append(
                 f"- {ev.name} {self.metric_name}: `{' + '.join(os.path.relpath(c) for c in self.evaluate_configs)}` + "
                 f"fragment, overrides `{json.dumps(ev.overrides, sort_keys=True)}`, metric `{ev.metric_key}` of "
                 f"`{ev.metrics_file}`"
-                + (f" (also {', '.join(f'`{k}` as {lb}' for lb, k in ev.extra_metrics.items())})." if ev.extra_metrics else ".")
+                + (
+                    f" (also {', '.join(f'`{k}` as {lb}' for lb, k in ev.extra_metrics.items())})."
+                    if ev.extra_metrics
+                    else "."
+                )
             )
         if "png" in paths:
             lines += ["", f"![robustness]({os.path.basename(paths['png'])})"]
@@ -556,7 +572,7 @@ def make_runner(
     inprocess: bool = False,
     **override: Any,
 ) -> ComparisonRunner:
-    """The :class:`ComparisonRunner` of an experiment file, with command-line replacements; see :func:`run_comparison`."""
+    """The :class:`ComparisonRunner` of an experiment file, with command-line replacements (see run_comparison)."""
     spec = load_experiment(experiment) if experiment else {}
     if networks is not None:
         spec["networks"] = networks.split(",") if isinstance(networks, str) else list(networks)

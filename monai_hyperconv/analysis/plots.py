@@ -175,7 +175,8 @@ def plot_recapitulation_kernels(
                     continue
                 # the fit is drawn on its original's colour scale, so differences in magnitude show
                 vmax = float(np.abs(kernel_image(conv.kernels[index[c]])).max()) or 1.0
-                ax.imshow(kernel_image(kernels[index[c]]), cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+                image = kernel_image(kernels[index[c]])
+                ax.imshow(image, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
             name = f"{conv.name}\n{label}" if j == 0 else label
             axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
     _fit_title(fig, title)

@@ -56,7 +56,9 @@ def gradient_receptive_field(
     return int(hit[-1] - hit[0] + 1)
 
 
-def network_receptive_field(network: nn.Module, spatial_dims: int, in_channels: int, size: int = 256) -> tuple[str, str]:
+def network_receptive_field(
+    network: nn.Module, spatial_dims: int, in_channels: int, size: int = 256
+) -> tuple[str, str]:
     """The receptive field as report text (e.g. ``"128 px"`` or ``"all"``) and how it was obtained.
 
     Uses :func:`monai_hyperconv.networks.receptive_field` (the paper's count, read from the layers: for a UNet the

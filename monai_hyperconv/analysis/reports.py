@@ -21,7 +21,7 @@ def atomic_write_text(path: str, text: str) -> str:
 
 
 def write_csv(rows: Sequence[Mapping], path: str, columns: Sequence[str] | None = None) -> str:
-    """Write ``rows`` (dicts) as CSV with a header; ``columns`` defaults to the keys of all rows, in order of appearance."""
+    """Write ``rows`` (dicts) as CSV with a header; ``columns`` defaults to every key of the rows, first seen first."""
     if columns is None:
         columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()

@@ -48,7 +48,9 @@ def kernel_laplacian(kernels: torch.Tensor, spatial_dims: int) -> torch.Tensor:
         ValueError: when no spatial axis has 3 or more taps (e.g. 1×1 kernels), where there is no second derivative.
     """
     if kernels.dim() != spatial_dims + 1:
-        raise ValueError(f"kernels must be (batch, *kernel_size) with {spatial_dims} spatial axes, got {tuple(kernels.shape)}.")
+        raise ValueError(
+            f"kernels must be (batch, *kernel_size) with {spatial_dims} spatial axes, got {tuple(kernels.shape)}."
+        )
     axes = [kernels.dim() - spatial_dims + i for i in range(spatial_dims) if kernels.shape[-spatial_dims + i] >= 3]
     if not axes:
         raise ValueError(f"kernel size {tuple(kernels.shape[1:])} has no axis of 3 or more taps: no second derivative.")
