@@ -66,6 +66,7 @@ run:
   - "$@network_def.load_state_dict(torch.load(@ckpt_dir + '/model.pt'))"
   - "$open(@output_dir + '/metrics_' + @model_name + '.json', 'w').write(json.dumps({'mean_dice': @network_def.kernel_size[0] / 10 + (0.5 if @split == 'train' else 0), 'loss': 0.25}))"
   - "$write_sweep_csv([('gaussian', 0.0, 0.9), ('gaussian', 0.2, @network_def.kernel_size[0] / 10)], @output_dir + '/noise_sweep_' + @model_name + '.csv', @model_name, 'dice')"
+  - "$write_sweep_csv([('gaussian', 0.0, 0.2), ('gaussian', 0.2, 0.1)], @output_dir + '/noise_sweep_reference.csv', 'reference', 'dice')"
 """
 
 
@@ -161,6 +162,11 @@ def test_runner_resumes_without_retraining_finished_models(bundle, tmp_path):
     assert matplotlib.image.imread(paths["png"]).shape[1] > 300
     # the sweep CSVs next to the report are labelled with the runner's model names
     assert read_csv(str(cmp_dir / "robustness_net_5x5.csv"))[0]["model"] == "net_5x5"
+    # a reference curve every model writes (CS-MRI's zero-filled input) stays one curve with its own label
+    assert read_csv(str(cmp_dir / "robustness_reference.csv"))[0]["model"] == "reference"
+    assert sorted(p.name for p in cmp_dir.glob("robustness_*.csv")) == [
+        "robustness_net_3x3.csv", "robustness_net_5x5.csv", "robustness_reference.csv"
+    ]  # fmt: skip
 
     # a third run with everything done launches nothing and rewrites the same report
     third = CountingLauncher()

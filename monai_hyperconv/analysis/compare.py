@@ -422,7 +422,12 @@ class ComparisonRunner:
         return marker
 
     def _collect_sweeps(self, model: ModelSpec, pattern: str, evaluation: str) -> list[str]:
-        """Copy the robustness sweep CSVs an evaluation wrote, labelled with this model's name, next to the report."""
+        """Copy the robustness sweep CSVs an evaluation wrote next to the report, one file per curve label.
+
+        When the evaluation config has a ``model_name`` id the runner set it, so each CSV keeps its own label (a
+        reference curve such as ``zero_filled`` stays one curve however many models write it); otherwise every
+        curve is labelled with this model's name.
+        """
         from monai_hyperconv.workflows import read_sweep_csv, write_sweep_csv
 
         paths = sorted(glob.glob(pattern))
@@ -431,9 +436,13 @@ class ComparisonRunner:
         copies = []
         for i, path in enumerate(paths):
             metric, rows = read_sweep_csv(path)
-            suffix = f"_{i}" if len(paths) > 1 else ""
-            target = os.path.join(self.output_dir, f"robustness_{model.name}{suffix}.csv")
-            write_sweep_csv([(r["noise"], r["level"], r["value"]) for r in rows], target, model.name, metric)
+            labels = {r["model"] for r in rows}
+            if self._evaluate_has_model_name and len(labels) == 1:
+                label = labels.pop()
+            else:
+                label = model.name + (f"_{i}" if len(paths) > 1 else "")
+            target = os.path.join(self.output_dir, f"robustness_{label}.csv")
+            write_sweep_csv([(r["noise"], r["level"], r["value"]) for r in rows], target, label, metric)
             copies.append(target)
         return copies
 
@@ -466,6 +475,7 @@ class ComparisonRunner:
         columns += ["train_seconds", "receptive_field_source", "fragment"]
         paths = {"csv": write_csv(rows, os.path.join(self.output_dir, "comparison.csv"), columns)}
         sweeps = [os.path.join(self.output_dir, s) for row in rows for s in row.get("sweep_csvs", [])]
+        sweeps = list(dict.fromkeys(sweeps))  # a reference curve written by every model is drawn once
         if sweeps:
             from monai_hyperconv.workflows import plot_noise_sweeps
 
