@@ -110,17 +110,17 @@ def _lesion_sites(csf, gm, wm, brain, voxel_size) -> tuple[np.ndarray, np.ndarra
 def _draw_lesions(rng, csf, gm, wm, brain, voxel_size, num_timepoints) -> list[Lesion]:
     peri, deep, grad = _lesion_sites(csf, gm, wm, brain, voxel_size)
     lesions = []
-    for _ in range(int(rng.integers(14, 29))):
+    for _ in range(int(rng.integers(20, 41))):
         periventricular = rng.random() < 0.6 and len(peri) > 0
         sites = peri if periventricular or len(deep) == 0 else deep
         if len(sites) == 0:
             break
         centre = sites[rng.integers(len(sites))].astype(np.float64)
-        radius = float(np.clip(np.exp(rng.normal(np.log(3.5), 0.45)), 1.5, 10.0)) / voxel_size
+        radius = float(np.clip(np.exp(rng.normal(np.log(4.0), 0.45)), 1.5, 12.0)) / voxel_size
         ratios = np.array([1.0, rng.uniform(0.55, 0.9), rng.uniform(0.45, 0.8)])
         if periventricular:
             axis = grad[(slice(None), *centre.astype(int))]  # away from the ventricle
-            ratios[0] = rng.uniform(1.2, 1.8)
+            ratios[0] = rng.uniform(1.4, 2.2)
         else:
             axis = rng.standard_normal(3)
         lesions.append(
