@@ -137,6 +137,8 @@ def plot_noise_sweeps(csv_paths: str | Sequence[str], path: str, title: str | No
         ax.set_xlabel("noise level")
         ax.set_ylabel(metric_name)
         ax.grid(alpha=0.3)
+        if all(0.0 <= r["value"] <= 1.0 for r in rows):  # Dice-like metrics: the full [0, 1] scale
+            ax.set_ylim(0.0, 1.02)
     axes[0][0].legend()
     if title:
         fig.suptitle(title)
