@@ -5,6 +5,7 @@ Command line: ``python -m monai_hyperconv.analysis {kernels,recap,compare} --hel
 
 from monai_hyperconv.analysis.checkpoint import build_bundle_network, extract_state_dict, load_bundle_network
 from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitulation
+from monai_hyperconv.analysis.compare import ComparisonRunner, Evaluation, ModelSpec, make_runner, run_comparison
 from monai_hyperconv.analysis.recapitulation import KernelFit, fit_kernel_net, recapitulate
 from monai_hyperconv.analysis.smoothness import (
     ConvKernel,
@@ -15,7 +16,12 @@ from monai_hyperconv.analysis.smoothness import (
 )
 
 __all__ = [
+    "ComparisonRunner",
     "ConvKernel",
+    "Evaluation",
+    "ModelSpec",
+    "make_runner",
+    "run_comparison",
     "KernelFit",
     "analyze_kernels",
     "analyze_recapitulation",

@@ -9,6 +9,11 @@ Examples:
     python -m monai_hyperconv.analysis kernels \\
         --config_file "['bundles/liver_lesion_seg/configs/train.yaml','configs/networks/hyper_unet_5x5.yaml']" \\
         --checkpoint bundles/liver_lesion_seg/models/model.pt --output_dir outputs/kernels
+    python -m monai_hyperconv.analysis recap \\
+        --config_file "['bundles/liver_lesion_seg/configs/train.yaml','configs/networks/unet_5x5.yaml']" \\
+        --checkpoint <unet_5x5 model.pt> --output_dir outputs/recap
+    python -m monai_hyperconv.analysis compare --experiment configs/experiments/liver_table1.yaml \\
+        --output_dir bundles/liver_lesion_seg/outputs/table1
 """
 
 from __future__ import annotations
@@ -16,17 +21,12 @@ from __future__ import annotations
 import fire
 
 from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitulation
+from monai_hyperconv.analysis.compare import run_comparison
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run a command; ``argv`` defaults to ``sys.argv[1:]``."""
-    commands = {"kernels": analyze_kernels, "recap": analyze_recapitulation}
-    try:
-        from monai_hyperconv.analysis.compare import run_comparison
-
-        commands["compare"] = run_comparison
-    except ImportError:  # pragma: no cover - compare is optional until written
-        pass
+    commands = {"kernels": analyze_kernels, "recap": analyze_recapitulation, "compare": run_comparison}
     fire.Fire(commands, command=argv)
 
 
