@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -403,6 +404,8 @@ class ComparisonRunner:
         sweeps: list[str] = []
         for ev in self.evaluations:
             out = os.path.join(folder, f"eval_{ev.name}")
+            if os.path.isdir(out):  # the runner's own folder: files of an earlier evaluation must not be read as new
+                shutil.rmtree(out)
             overrides = {**self.run_overrides(model), **ev.overrides, "output_dir": out}
             if self._evaluate_has_model_name:  # the bundle's label of this model in its sweep files
                 overrides["model_name"] = model.name
