@@ -136,3 +136,37 @@ def test_noise_sweep_levels_degrade_a_thresholding_model(tmp_path):
     assert run_noise_sweep(net, data, noises, DiceMetric(), post_pred=lambda x: (x > 0).float()) == rows
     with open(sweep.csv_path) as f:
         assert next(csv.reader(f)) == ["model", "noise", "level", "dice"]
+
+
+def test_init_output_bias_starts_outputs_at_the_prior():
+    from monai_hyperconv.networks import PaperUNet
+    from monai_hyperconv.workflows import init_output_bias
+
+    net = PaperUNet(2, 1, 1, channels=4, conv="hyper", kernel_size=5)
+    assert init_output_bias(net, None) is net
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():  # training mode: batch statistics, as at the start of training
+        before = torch.sigmoid(net(x)).mean().item()
+        init_output_bias(torch.nn.DataParallel(net), 0.01)
+        after = torch.sigmoid(net(x))
+    assert abs(before - 0.5) < 0.2 and after.mean().item() < 0.05  # from ~0.5 to ~the prior
+    assert torch.allclose(net.head.bias, torch.logit(torch.tensor(0.01)))
+    with pytest.raises(ValueError, match="prior"):
+        init_output_bias(net, 1.0)
+    with pytest.raises(ValueError, match="no convolution"):
+        init_output_bias(torch.nn.Linear(2, 2), 0.1)
+
+
+def test_epoch_time_limit_stops_at_an_epoch_boundary():
+    import time
+
+    from monai_hyperconv.workflows import EpochTimeLimit
+
+    trainer = Engine(lambda e, b: time.sleep(0.05))
+    EpochTimeLimit(0.5).attach(trainer)  # epochs of ~0.1 s: stops after ~4 of 20
+    trainer.run([0, 1], max_epochs=20)
+    assert 2 <= trainer.state.epoch < 20 and trainer.state.iteration == 2 * trainer.state.epoch
+    unlimited = Engine(lambda e, b: None)
+    EpochTimeLimit(None).attach(unlimited)
+    unlimited.run([0], max_epochs=5)
+    assert unlimited.state.epoch == 5

@@ -5,11 +5,14 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
 - :class:`ResumableCheckpointer` (+ :func:`atomic_torch_save`): ``model.pt`` (best by a validation metric) and
   ``checkpoint_last.pt`` (network, optimizer, trainer), written atomically; ``resume=True`` continues a killed run.
 - :mod:`~monai_hyperconv.workflows.validation`: checks that name the file and what was expected.
+- :class:`EpochTimeLimit`: end training at an epoch boundary within a wall-clock budget.
+- :func:`init_output_bias`: start sigmoid outputs at the foreground prior (rare lesions).
 - :class:`VolumeSliceDataset`: 2D slices of volumes decoded and preprocessed once (cached).
 - :class:`NoiseSweep`, :func:`run_noise_sweep`, :func:`plot_noise_sweeps`: metric vs. test-noise level, CSV + PNG.
 """
 
 from monai_hyperconv.workflows.checkpoint import ResumableCheckpointer, atomic_torch_save, is_main_process, unwrap_module
+from monai_hyperconv.workflows.init import init_output_bias
 from monai_hyperconv.workflows.noise_sweep import (
     NoiseSweep,
     plot_noise_sweeps,
@@ -18,6 +21,7 @@ from monai_hyperconv.workflows.noise_sweep import (
     write_sweep_csv,
 )
 from monai_hyperconv.workflows.slice_dataset import VolumeSliceDataset
+from monai_hyperconv.workflows.time_limit import EpochTimeLimit
 from monai_hyperconv.workflows.validation import (
     CheckImageLabeld,
     check_finite,
@@ -31,6 +35,8 @@ from monai_hyperconv.workflows.validation import (
 __all__ = [
     "ResumableCheckpointer",
     "VolumeSliceDataset",
+    "init_output_bias",
+    "EpochTimeLimit",
     "atomic_torch_save",
     "is_main_process",
     "unwrap_module",

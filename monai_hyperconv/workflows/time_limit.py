@@ -1,0 +1,50 @@
+"""Stop training at an epoch boundary before a wall-clock budget runs out."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ignite.engine import Engine, Events
+
+__all__ = ["EpochTimeLimit"]
+
+
+class EpochTimeLimit:
+    """Ignite handler: after each epoch, end training if the next epoch would not finish within ``limit_sec``.
+
+    Unlike ``ignite.handlers.TimeLimit`` (which stops mid-epoch), training ends only at an epoch boundary, after
+    that epoch's validation and checkpoints, so the run can be resumed (``--resume true``) or evaluated as it is.
+    The clock starts when the handler is created (when the bundle builds its trainer); the next epoch's duration is
+    estimated by the longest epoch so far. Attach it last.
+
+    Args:
+        limit_sec: wall-clock budget in seconds; None disables the limit.
+    """
+
+    def __init__(self, limit_sec: float | None = None) -> None:
+        self.limit_sec = limit_sec
+        self.start = time.monotonic()
+        self._epoch_start = self.start
+        self._longest = 0.0
+        self.logger = logging.getLogger(self.__class__.__name__)
+
+    def attach(self, engine: Engine) -> None:
+        self.logger = engine.logger
+        engine.add_event_handler(Events.EPOCH_STARTED, self._epoch_started)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def _epoch_started(self, engine: Engine) -> None:
+        self._epoch_start = time.monotonic()
+
+    def __call__(self, engine: Engine) -> None:
+        now = time.monotonic()
+        self._longest = max(self._longest, now - self._epoch_start)
+        if self.limit_sec is not None and now - self.start + self._longest > self.limit_sec:
+            remaining = engine.state.max_epochs - engine.state.epoch
+            if remaining > 0:
+                self.logger.info(
+                    f"EpochTimeLimit: stopping after epoch {engine.state.epoch} ({now - self.start:.0f} s used, next "
+                    f"epoch ~{self._longest:.0f} s, budget {self.limit_sec:.0f} s); {remaining} epoch(s) not run."
+                )
+                engine.terminate()
