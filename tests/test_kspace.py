@@ -187,3 +187,18 @@ def test_nan_and_complex_inputs_are_rejected_with_the_file_name():
         PoissonUndersampled(keys="image")({"image": img})
     with pytest.raises(ValueError, match="complex"):
         PoissonUndersample()(torch.rand(1, 32, 32, dtype=torch.complex64))
+
+
+def test_prob_zero_passes_already_zero_filled_inputs_through():
+    image = torch.rand(1, 32, 32)
+    out = PoissonUndersampled(keys="image", prob=0.0)({"image": image})["image"]
+    torch.testing.assert_close(out, image)
+
+
+def test_kspace_noise_factory_binds_the_training_mask():
+    from monai_hyperconv.transforms.kspace import kspace_noise_factory
+
+    image = torch.rand(1, 1, 32, 32)
+    factory = kspace_noise_factory(acceleration=4, mask_seed=3)
+    torch.testing.assert_close(factory("kspace_gaussian", 0.0, 0)(image), PoissonUndersample(4, seed=3)(image))
+    assert not torch.allclose(factory("kspace_gaussian", 0.0, 0)(image), PoissonUndersample(8, seed=3)(image))
