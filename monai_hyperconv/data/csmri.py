@@ -434,8 +434,9 @@ class LoadMRISliced(MapTransform):
             img.meta[ImageMetaKey.FILENAME_OR_OBJ] = "<in-memory array>"
             return img
         path = os.fspath(path)
-        if self._last is not None and self._last[0] == path:
-            return self._last[1]
+        last = self._last  # read once: CacheDataset may call this from several threads
+        if last is not None and last[0] == path:
+            return last[1]
         require_files([path], "T1 image")
         img = self.loader(path)
         self._last = (path, img)
