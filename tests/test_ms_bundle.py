@@ -82,6 +82,17 @@ def cli_args(overrides):
     return args
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread_no_mkldnn():
+    """Tiny networks on tiny slices: oneDNN's per-shape setup and a second thread cost more than they save."""
+    enabled, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
+    torch.backends.mkldnn.enabled = False
+    torch.set_num_threads(1)
+    yield
+    torch.backends.mkldnn.enabled = enabled
+    torch.set_num_threads(threads)
+
+
 def run_inprocess(config_files, **overrides):
     from monai.bundle import run
 
@@ -89,14 +100,14 @@ def run_inprocess(config_files, **overrides):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, _single_thread_no_mkldnn):
     """A bundle root with the tiny dataset and a fold-0 model trained for 1 epoch by `python -m monai.bundle run`."""
     tmp = tmp_path_factory.mktemp("ms_bundle")
     write_dataset(tmp / "data")
     fragment = tiny_network(tmp / "tiny_net.yaml")
     common = {"bundle_root": str(tmp / "bundle"), "dataset_dir": str(tmp / "data"), **TINY}
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, fragment]), *cli_args(common)]
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return {"tmp": tmp, "fragment": fragment, "common": common, "ckpt_dir": tmp / "bundle" / "models" / "fold0"}

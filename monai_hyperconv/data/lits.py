@@ -9,7 +9,6 @@ the JSON in MONAI's decathlon format (paths relative to ``dataset_dir``).
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -183,20 +182,23 @@ def _prepare(dataset_dir, datalist_file, seed, proportions, synthetic) -> dict[s
     return split
 
 
-def lits_inference_files(input_dir: str | None = None, datalist: Mapping | None = None) -> list[dict]:
-    """Inputs of the inference workflow: every ``volume-N.nii[.gz]`` of ``input_dir``, or the datalist's test split.
+def lits_inference_files(input_dir: str | None = None, **datalist_kwargs) -> list[dict]:
+    """Inputs of the inference workflow: every ``volume-N.nii[.gz]`` of ``input_dir``, else the test split.
+
+    Args:
+        input_dir: folder of volumes to segment; None or empty uses the test split of the bundle's datalist.
+        datalist_kwargs: arguments of :func:`prepare_lits_datalist` (``dataset_dir``, ``datalist_file``, ``seed``,
+            ``synthetic``), used only without ``input_dir``.
 
     Raises:
         FileNotFoundError: naming ``input_dir`` when it holds no volume.
     """
     if input_dir:
-        files = sorted(
-            (f for f in glob.glob(os.path.join(input_dir, "volume-*.nii*")) if _VOLUME_RE.match(os.path.basename(f))),
-            key=lambda f: int(_VOLUME_RE.match(os.path.basename(f)).group(1)),
-        )
+        if not os.path.isdir(input_dir):
+            raise FileNotFoundError(f"Inference input folder {input_dir!r} does not exist.")
+        files = [f for f in os.listdir(input_dir) if _VOLUME_RE.match(f)]
         if not files:
             raise FileNotFoundError(f"No volume-N.nii[.gz] file in the inference input folder {input_dir!r}.")
-        return [{"image": f} for f in files]
-    if datalist is None:
-        raise ValueError("Give input_dir or a datalist with a 'test' split.")
-    return [{"image": item["image"]} for item in datalist["test"]]
+        files.sort(key=lambda f: int(_VOLUME_RE.match(f).group(1)))
+        return [{"image": os.path.join(input_dir, f)} for f in files]
+    return [{"image": item["image"]} for item in prepare_lits_datalist(**datalist_kwargs)["test"]]

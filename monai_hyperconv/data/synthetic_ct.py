@@ -240,6 +240,9 @@ def ensure_synthetic_lits(dataset_dir: str, **kwargs) -> bool:
     try:
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(dataset_dir)}.tmp-", dir=parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset should be an ordinary folder
     except OSError as e:
         raise PermissionError(
             f"dataset_dir {dataset_dir!r} holds no LiTS volumes (volume-N.nii[.gz]) and the embedded synthetic data "
