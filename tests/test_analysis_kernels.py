@@ -21,7 +21,7 @@ from monai_hyperconv.analysis import (
     mean_abs_laplacian,
     recapitulate,
 )
-from monai_hyperconv.analysis.__main__ import main as analysis_main
+from monai_hyperconv.analysis.__main__ import run_analysis_cli as analysis_main
 from monai_hyperconv.analysis.reports import read_csv
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 

@@ -24,11 +24,11 @@ from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitul
 from monai_hyperconv.analysis.compare import run_comparison
 
 
-def main(argv: list[str] | None = None) -> None:
+def run_analysis_cli(argv: list[str] | None = None) -> None:
     """Run a command; ``argv`` defaults to ``sys.argv[1:]``."""
     commands = {"kernels": analyze_kernels, "recap": analyze_recapitulation, "compare": run_comparison}
     fire.Fire(commands, command=argv)
 
 
 if __name__ == "__main__":
-    main()
+    run_analysis_cli()

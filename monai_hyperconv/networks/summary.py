@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_CONFIG_DIR",
     "PAPER_FIGURES",
     "count_parameters",
+    "print_network_summary",
     "network_from_fragment",
     "summary_rows",
     "summary_table",
@@ -136,10 +137,11 @@ def summary_table(rows: Sequence[Mapping]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def print_network_summary(argv: Sequence[str] | None = None) -> None:
+    """Print the parameter / receptive-field table of the fragments in ``argv[0]`` (default: configs/networks)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     print(summary_table(summary_rows(argv[0] if argv else None)))
 
 
 if __name__ == "__main__":
-    main()
+    print_network_summary()
