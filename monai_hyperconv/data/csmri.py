@@ -42,6 +42,7 @@ from monai.metrics import PSNRMetric, SSIMMetric
 from monai.transforms import LoadImage, MapTransform, Orientation, ScaleIntensityRangePercentiles
 from monai.utils import ImageMetaKey
 
+from monai_hyperconv.data.datalist import SPLIT_KEYS, read_split_json, write_split_json
 from monai_hyperconv.data.lits import split_counts
 from monai_hyperconv.transforms.kspace import make_kspace_noise
 from monai_hyperconv.workflows.checkpoint import is_main_process
@@ -71,7 +72,6 @@ __all__ = [
 
 #: the paper's training / validation / test slice counts (ABIDE), used as split proportions
 CSMRI_SPLIT = (2000, 500, 1000)
-SPLIT_KEYS = ("training", "validation", "test")
 NIFTI_PATTERNS = ("*.nii", "*.nii.gz")
 #: written next to the generated slices: the generator's arguments
 EMBEDDED_MANIFEST = "icbm152_slices.json"
@@ -292,11 +292,7 @@ def write_csmri_datalist(split: Mapping[str, Sequence[dict]], path: str, base_di
         k: [{**it, "image": os.path.relpath(it["image"], base_dir)} for it in items] for k, items in split.items()
     }
     ensure_writable_dir(os.path.dirname(os.path.abspath(path)), "datalist folder")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(content, f, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_split_json(content, path)
 
 
 def load_csmri_datalist(path: str, base_dir: str) -> dict[str, list]:
@@ -306,14 +302,7 @@ def load_csmri_datalist(path: str, base_dir: str) -> dict[str, list]:
         ValueError: naming the JSON when it is malformed or lacks a split or an item key.
         FileNotFoundError: naming a listed file that does not exist.
     """
-    try:
-        with open(path) as f:
-            content = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"Cannot read the datalist {path!r}: {e}") from e
-    missing = [k for k in SPLIT_KEYS if not isinstance(content, dict) or k not in content]
-    if missing:
-        raise ValueError(f"Datalist {path!r} lacks the lists {missing}; expected keys {list(SPLIT_KEYS)}.")
+    content = read_split_json(path)
     out = {}
     for key in SPLIT_KEYS:
         items = []

@@ -9,7 +9,6 @@ the JSON in MONAI's decathlon format (paths relative to ``dataset_dir``).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ import numpy as np
 import torch.distributed as dist
 from monai.data import load_decathlon_datalist
 
+from monai_hyperconv.data.datalist import SPLIT_KEYS, read_split_json, write_split_json
 from monai_hyperconv.data.synthetic_ct import ensure_synthetic_lits
 from monai_hyperconv.workflows.validation import require_files
 
@@ -37,7 +37,6 @@ __all__ = [
 LITS_LABELS = (0, 1, 2)
 #: the paper's training / validation / test volume counts (of 131)
 LITS_SPLIT = (80, 20, 31)
-SPLIT_KEYS = ("training", "validation", "test")
 _VOLUME_RE = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
 
 
@@ -101,11 +100,7 @@ def write_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str
     """Write a decathlon-style datalist JSON, paths relative to ``base_dir``, atomically (temp file + rename)."""
     rel = {k: [{kk: os.path.relpath(v, base_dir) for kk, v in item.items()} for item in items] for k, items in split.items()}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(rel, f, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_split_json(rel, path)
 
 
 def load_lits_datalist(path: str, base_dir: str) -> dict[str, list]:
@@ -115,14 +110,7 @@ def load_lits_datalist(path: str, base_dir: str) -> dict[str, list]:
         ValueError: naming the JSON when it is malformed or lacks one of training / validation / test.
         FileNotFoundError: naming a listed file that does not exist.
     """
-    try:
-        with open(path) as f:
-            content = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"Cannot read the datalist {path!r}: {e}") from e
-    missing = [k for k in SPLIT_KEYS if not isinstance(content, dict) or k not in content]
-    if missing:
-        raise ValueError(f"Datalist {path!r} lacks the lists {missing}; expected keys {list(SPLIT_KEYS)}.")
+    read_split_json(path)
     out = {}
     for key in SPLIT_KEYS:
         items = load_decathlon_datalist(path, is_segmentation=True, data_list_key=key, base_dir=base_dir)

@@ -1,5 +1,21 @@
-"""MONAI-style transforms of the plugin: test-time noise (robustness sweeps)."""
+"""MONAI-style transforms of the plugin: test-time noise, k-space under-sampling (CS-MRI), MS slicing."""
 
+from monai_hyperconv.transforms.kspace import (
+    PoissonUndersample,
+    PoissonUndersampled,
+    centered_kspace,
+    kspace_noise_factory,
+    make_kspace_noise,
+    poisson_disk_mask,
+    zero_filled_recon,
+)
+from monai_hyperconv.transforms.ms import (
+    CheckISBIFilesd,
+    GoldStandardd,
+    OrthogonalPlaneInferer,
+    OrthogonalSliced,
+    RandOrthogonalSliced,
+)
 from monai_hyperconv.transforms.noise import (
     TEST_NOISE_KINDS,
     RandSaltPepperNoise,
@@ -10,10 +26,22 @@ from monai_hyperconv.transforms.noise import (
 )
 
 __all__ = [
+    "CheckISBIFilesd",
+    "GoldStandardd",
+    "OrthogonalPlaneInferer",
+    "OrthogonalSliced",
+    "PoissonUndersample",
+    "PoissonUndersampled",
+    "RandOrthogonalSliced",
     "RandSaltPepperNoise",
     "RandSaltPepperNoised",
     "RandSpeckleNoise",
     "RandSpeckleNoised",
     "TEST_NOISE_KINDS",
+    "centered_kspace",
+    "kspace_noise_factory",
+    "make_kspace_noise",
     "make_test_noise",
+    "poisson_disk_mask",
+    "zero_filled_recon",
 ]
