@@ -202,3 +202,12 @@ def test_kspace_noise_factory_binds_the_training_mask():
     factory = kspace_noise_factory(acceleration=4, mask_seed=3)
     torch.testing.assert_close(factory("kspace_gaussian", 0.0, 0)(image), PoissonUndersample(4, seed=3)(image))
     assert not torch.allclose(factory("kspace_gaussian", 0.0, 0)(image), PoissonUndersample(8, seed=3)(image))
+
+
+def test_poisson_disk_mask_is_public_at_the_package_level():
+    """The issue's contract: ``monai_hyperconv.transforms.poisson_disk_mask(shape, acceleration, seed=...)``."""
+    import monai_hyperconv.transforms as transforms
+
+    mask = transforms.poisson_disk_mask((96, 96), 8, seed=3)
+    assert mask.dtype == bool and mask.shape == (96, 96)
+    assert np.array_equal(mask, transforms.poisson_disk_mask((96, 96), 8, seed=3))
