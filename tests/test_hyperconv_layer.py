@@ -233,6 +233,23 @@ def test_auto_picks_fft_for_large_kernels_only():
     assert not HyperConv2d(2, 2, 21, fft=False)._chooses_fft(x)
 
 
+def test_auto_threshold_depends_on_whether_gradients_are_recorded():
+    """Inference pays only the input's FFT (the kernel spectrum is cached), so its crossover is lower than training's."""
+    from monai_hyperconv.layers.fft_conv import FFT_MIN_KERNEL_SIZE
+
+    train_k, eval_k = FFT_MIN_KERNEL_SIZE["cpu"]["train"][2], FFT_MIN_KERNEL_SIZE["cpu"]["eval"][2]
+    assert eval_k < train_k
+    layer, x = HyperConv2d(2, 2, eval_k), torch.randn(1, 2, 40, 40)
+    assert layer._chooses_fft(x) is False  # gradients recorded: the training threshold applies
+    with torch.no_grad():
+        assert layer._chooses_fft(x) is True
+        y_fft = layer(x)
+    layer.fft = False
+    with torch.no_grad():
+        y_direct = layer(x)
+    torch.testing.assert_close(y_fft, y_direct, rtol=1e-4, atol=1e-4)
+
+
 def test_bad_arguments_and_inputs_are_named():
     with pytest.raises(ValueError, match="groups"):
         HyperConv2d(3, 4, 3, groups=2)

@@ -19,22 +19,34 @@ import torch.nn.functional as F
 __all__ = ["block_operator", "fft_conv", "fft_conv_with_spectrum", "fft_plan", "fft_size", "kernel_spectrum", "use_fft",
            "FFT_MIN_KERNEL_SIZE"]
 
-# Smallest effective kernel extent (dilation * (k - 1) + 1, largest over dims) from which ``fft="auto"``
-# chooses the FFT path, per device type and spatial dims. CPU: measured on the project's 2-core machine with
-# benchmarks/layer_speed.py (2D: batch 4, 32 -> 32, 128^2; 3D: batch 1, 16 -> 16, 64^3). CUDA: not measured
-# (no GPU was available when these were set); cuDNN's direct kernels are strong, so the values are
-# conservative. Re-measure with ``benchmarks/layer_speed.py --device cuda`` and edit this table.
-FFT_MIN_KERNEL_SIZE: dict[str, dict[int, int]] = {
-    "cpu": {1: 33, 2: 13, 3: 9},
-    "cuda": {1: 65, 2: 23, 3: 13},
+# Smallest effective kernel extent (dilation * (k - 1) + 1, largest over dims) from which ``fft="auto"`` chooses the
+# FFT path, per device type, pass and spatial dims. "train": the pass records gradients (forward + backward, the
+# kernel regenerated each step); "eval": it does not (the kernel's spectrum is cached, so only the input's FFT is
+# paid). CPU: measured on the project's 2-core machine (torch 2.13.0+cpu, 2 threads) with
+# ``benchmarks/layer_speed.py --only sweep [--sweep-train] [--sweep-dims 3]`` (2D: batch 4, 32 -> 32, 128^2;
+# 3D: batch 1, 16 -> 16, 64^3), the first odd size from which the FFT path was faster; the table is in the README.
+# 1D: not measured, a conservative guess.
+# CUDA: not measured (no GPU was available); cuDNN's direct kernels are strong, so the values are conservative.
+# Re-measure with ``benchmarks/layer_speed.py --device cuda`` and edit this table.
+FFT_MIN_KERNEL_SIZE: dict[str, dict[str, dict[int, int]]] = {
+    "cpu": {"train": {1: 33, 2: 15, 3: 13}, "eval": {1: 33, 2: 11, 3: 7}},
+    "cuda": {"train": {1: 65, 2: 23, 3: 13}, "eval": {1: 65, 2: 23, 3: 13}},
 }
 
 
-def use_fft(device_type: str, spatial_dims: int, effective_kernel_size: Sequence[int], stride: Sequence[int]) -> bool:
-    """Whether ``fft="auto"`` picks the FFT path: stride 1 and a kernel at least the device's threshold."""
+def use_fft(
+    device_type: str,
+    spatial_dims: int,
+    effective_kernel_size: Sequence[int],
+    stride: Sequence[int],
+    training: bool = True,
+) -> bool:
+    """Whether ``fft="auto"`` picks the FFT path: stride 1 and a kernel at least the device's threshold for the pass
+    (``training``: the pass records gradients)."""
     if any(s != 1 for s in stride):
         return False
-    threshold = FFT_MIN_KERNEL_SIZE.get(device_type, FFT_MIN_KERNEL_SIZE["cuda"]).get(spatial_dims)
+    thresholds = FFT_MIN_KERNEL_SIZE.get(device_type, FFT_MIN_KERNEL_SIZE["cuda"])["train" if training else "eval"]
+    threshold = thresholds.get(spatial_dims)
     return threshold is not None and max(effective_kernel_size) >= threshold
 
 

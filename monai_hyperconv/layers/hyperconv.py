@@ -44,7 +44,8 @@ class HyperConvNd(nn.Module):
             ``ceil(size / stride)`` outputs, as MONAI's ``same_padding``.
         hidden_channels: hidden widths of the kernel network; the last entry is the paper's N_L.
         negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
-        fft: ``"auto"`` picks FFT convolution for large kernels (thresholds per device type in
+        fft: ``"auto"`` picks FFT convolution for large kernels (thresholds per device type, for passes that
+            record gradients and for those that do not, in
             :data:`monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE`); ``True`` / ``False`` force it.
 
     The kernel is regenerated on every forward pass that records gradients. Otherwise (e.g. eval mode under
@@ -140,6 +141,10 @@ class HyperConvNd(nn.Module):
     def _parameter_state(self) -> tuple:
         return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.kernel_net.parameters())
 
+    def _records_grad(self) -> bool:
+        """Whether autograd records the kernel network: then kernels are regenerated, never cached."""
+        return torch.is_grad_enabled() and any(p.requires_grad for p in self.kernel_net.parameters())
+
     def clear_kernel_cache(self) -> None:
         """Forget the cached kernel (and kernel spectrum); the next use regenerates them."""
         self._cache_key, self._cached_kernel = None, None
@@ -147,7 +152,7 @@ class HyperConvNd(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
-        if torch.is_grad_enabled() and any(p.requires_grad for p in self.kernel_net.parameters()):
+        if self._records_grad():
             return self._generate_kernel()
         key = self._parameter_state()
         if self._cached_kernel is None or key != self._cache_key:
@@ -174,7 +179,7 @@ class HyperConvNd(nn.Module):
         if self.fft != "auto":
             return bool(self.fft)
         extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
-        return use_fft(x.device.type, self.spatial_dims, extent, self.stride)
+        return use_fft(x.device.type, self.spatial_dims, extent, self.stride, training=self._records_grad())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing() and (x.dim() != self.spatial_dims + 2 or x.shape[1] != self.in_channels):
@@ -219,7 +224,7 @@ class HyperConvNd(nn.Module):
         return operator.reshape(-1, 2 * in_g, 2 * out_g)
 
     def _cached_spectrum(self, n_fft: list[int]) -> torch.Tensor:
-        if torch.is_grad_enabled() and any(p.requires_grad for p in self.kernel_net.parameters()):
+        if self._records_grad():
             return self.kernel_spectrum(n_fft)
         key = (self._parameter_state(), tuple(n_fft))
         if getattr(self, "_spectrum_key", None) != key:
