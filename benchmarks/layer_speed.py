@@ -118,7 +118,8 @@ def kernel_sweep(device: torch.device, reps: int, quick: bool, train: bool, dims
         for m in (ref, fft, auto):
             m.train(train)
         t = time_interleaved({"direct": step(ref, x), "fft": step(fft, x), "auto": step(auto, x)}, reps, device)
-        path = "FFT" if auto._chooses_fft(x) else "direct"
+        with torch.enable_grad() if train else torch.no_grad():  # the pass decides the threshold
+            path = "FFT" if auto._chooses_fft(x) else "direct"
         best = min(t["direct"], t["fft"])
         rows.append(
             f"| {k} | {t['direct'] * 1e3:.1f} | {t['fft'] * 1e3:.1f} | {t['auto'] * 1e3:.1f} | {path} | "

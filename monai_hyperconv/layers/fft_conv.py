@@ -29,7 +29,7 @@ __all__ = ["block_operator", "fft_conv", "fft_conv_with_spectrum", "fft_plan", "
 # CUDA: not measured (no GPU was available); cuDNN's direct kernels are strong, so the values are conservative.
 # Re-measure with ``benchmarks/layer_speed.py --device cuda`` and edit this table.
 FFT_MIN_KERNEL_SIZE: dict[str, dict[str, dict[int, int]]] = {
-    "cpu": {"train": {1: 33, 2: 15, 3: 13}, "eval": {1: 33, 2: 11, 3: 7}},
+    "cpu": {"train": {1: 33, 2: 15, 3: 13}, "eval": {1: 33, 2: 9, 3: 7}},
     "cuda": {"train": {1: 65, 2: 23, 3: 13}, "eval": {1: 65, 2: 23, 3: 13}},
 }
 
