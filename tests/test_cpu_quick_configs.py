@@ -45,3 +45,13 @@ def test_cpu_quick_network_is_the_smaller_same_model_and_runs(bundle):
     with torch.no_grad():
         y = net.eval()(x)
     assert y.shape == (1, parser["out_channels"], size, size)
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_cpu_quick_merges_on_inference(bundle):
+    """The docs run inference of the main job's model with the same overlay: it must merge on inference.yaml."""
+    configs = os.path.join(REPO, "bundles", bundle, "configs")
+    _, paper_net = _network([os.path.join(configs, "train.yaml")])
+    _, net = _network([os.path.join(configs, "inference.yaml"), os.path.join(configs, "cpu_quick.yaml")])
+    assert type(net) is type(paper_net)
+    assert sum(p.numel() for p in net.parameters()) < sum(p.numel() for p in paper_net.parameters()) / 8
