@@ -26,16 +26,8 @@ from monai_hyperconv.analysis.compare import (
 from monai_hyperconv.analysis.reports import read_csv
 
 # the stand-in bundle below is ours: MONAI's warning about evaluating configs adds nothing here
-pytestmark = pytest.mark.filterwarnings("ignore:parsing config_file:UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:parsing config_file:UserWarning"), pytest.mark.usefixtures("one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run many tiny ops, which a second thread only slows down on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 TRAIN = """
 imports: ["$import os", "$import torch"]

@@ -25,14 +25,7 @@ from monai_hyperconv.analysis.__main__ import run_analysis_cli as analysis_main
 from monai_hyperconv.analysis.reports import read_csv
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run many tiny ops, which a second thread only slows down on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _checkerboard(size, dims):

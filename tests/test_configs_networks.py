@@ -37,17 +37,7 @@ network: "$@network_def.to('cpu')"
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread_no_mkldnn():
-    """These tests run many tiny networks once each: oneDNN spends seconds creating a primitive per new convolution
-    shape, and a second thread only adds synchronisation (much of it spinning when the CPU is shared). Results do
-    not depend on either setting."""
-    enabled, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
-    torch.backends.mkldnn.enabled = False
-    torch.set_num_threads(1)
-    yield
-    torch.backends.mkldnn.enabled = enabled
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_no_onednn")
 
 
 def _small(fragment: dict) -> dict:

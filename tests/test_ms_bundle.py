@@ -82,15 +82,7 @@ def cli_args(overrides):
     return args
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread_no_mkldnn():
-    """Tiny networks on tiny slices: oneDNN's per-shape setup and a second thread cost more than they save."""
-    enabled, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
-    torch.backends.mkldnn.enabled = False
-    torch.set_num_threads(1)
-    yield
-    torch.backends.mkldnn.enabled = enabled
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_no_onednn")
 
 
 def run_inprocess(config_files, **overrides):
@@ -100,7 +92,7 @@ def run_inprocess(config_files, **overrides):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, _single_thread_no_mkldnn):
+def trained(tmp_path_factory, one_thread_no_onednn):
     """A bundle root with the tiny dataset and a fold-0 model trained for 1 epoch by `python -m monai.bundle run`."""
     tmp = tmp_path_factory.mktemp("ms_bundle")
     write_dataset(tmp / "data")
