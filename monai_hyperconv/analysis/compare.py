@@ -36,7 +36,8 @@ from monai.bundle import ConfigParser
 
 from monai_hyperconv.analysis.checkpoint import build_bundle_network
 from monai_hyperconv.analysis.receptive_field import network_receptive_field
-from monai_hyperconv.analysis.reports import atomic_write_text, markdown_table, write_csv
+from monai_hyperconv.analysis.reports import markdown_table, write_csv
+from monai_hyperconv.workflows.atomic import atomic_write_text
 
 __all__ = [
     "Evaluation",

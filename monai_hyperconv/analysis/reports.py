@@ -7,17 +7,9 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 
-__all__ = ["atomic_write_text", "write_csv", "read_csv", "markdown_table"]
+from monai_hyperconv.workflows.atomic import atomic_write_text
 
-
-def atomic_write_text(path: str, text: str) -> str:
-    """Write ``text`` to ``path`` so that readers see either the old file or the whole new one."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+__all__ = ["write_csv", "read_csv", "markdown_table"]
 
 
 def write_csv(rows: Sequence[Mapping], path: str, columns: Sequence[str] | None = None) -> str:

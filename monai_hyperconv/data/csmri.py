@@ -42,9 +42,10 @@ from monai.metrics import PSNRMetric, SSIMMetric
 from monai.transforms import LoadImage, MapTransform, Orientation, ScaleIntensityRangePercentiles
 from monai.utils import ImageMetaKey
 
-from monai_hyperconv.data.datalist import SPLIT_KEYS, read_split_json, write_split_json
+from monai_hyperconv.data.datalist import SPLIT_KEYS, read_split_json
 from monai_hyperconv.data.lits import split_counts
 from monai_hyperconv.transforms.kspace import make_kspace_noise
+from monai_hyperconv.workflows.atomic import atomic_write_csv, atomic_write_json
 from monai_hyperconv.workflows.checkpoint import is_main_process
 from monai_hyperconv.workflows.validation import check_finite, ensure_writable_dir, require_files
 
@@ -292,7 +293,7 @@ def write_csmri_datalist(split: Mapping[str, Sequence[dict]], path: str, base_di
         k: [{**it, "image": os.path.relpath(it["image"], base_dir)} for it in items] for k, items in split.items()
     }
     ensure_writable_dir(os.path.dirname(os.path.abspath(path)), "datalist folder")
-    return write_split_json(content, path)
+    return atomic_write_json(path, content)
 
 
 def load_csmri_datalist(path: str, base_dir: str) -> dict[str, list]:
@@ -513,17 +514,6 @@ def image_name(meta: Mapping, index: int = 0, root_dir: str | None = None) -> st
     return name
 
 
-def _write_csv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    ensure_writable_dir(os.path.dirname(os.path.abspath(path)), "report folder")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
-
-
 def _savefig(fig, path: str) -> str:
     import matplotlib.pyplot as plt
 
@@ -612,7 +602,8 @@ class CSMRITestReport:
         )
         if is_main_process():
             fmt = [(m, n, *(f"{v:.6f}" for v in vals)) for m, n, *vals in rows]
-            _write_csv(self.csv_path, REPORT_FIELDS, fmt)
+            ensure_writable_dir(self.output_dir, "report folder")
+            atomic_write_csv(self.csv_path, REPORT_FIELDS, fmt)
             plot_test_violins(os.path.join(self.output_dir, "test_psnr_*.csv"), self.png_path)
         return rows
 

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
 
-__all__ = ["SPLIT_KEYS", "read_split_json", "write_split_json"]
+__all__ = ["SPLIT_KEYS", "read_split_json"]
 
 SPLIT_KEYS = ("training", "validation", "test")
-
-
-def write_split_json(content: Mapping, path: str) -> str:
-    """Write ``content`` as JSON atomically (temporary file, then rename): a killed run never leaves half a file."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(content, f, indent=1)
-    os.replace(tmp, path)
-    return path
 
 
 def read_split_json(path: str) -> dict:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import csv
 import glob
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from monai_hyperconv.workflows.atomic import atomic_write_csv, atomic_write_json
 
 __all__ = [
     "ISBI_CONTRASTS",
@@ -193,17 +194,6 @@ def image_id(path: str | os.PathLike) -> tuple[str, str]:
     return m["subject"], m["tp"]
 
 
-def _atomic_csv(path: str, header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
-
-
 def read_metric_details(path: str, column: str = "mean") -> dict[str, float]:
     """Per-image values of a MONAI ``MetricsSaver`` details file (``<metric>_raw.csv``): file name -> value."""
     if not os.path.isfile(path):
@@ -239,7 +229,7 @@ def write_fold_dice(per_image: Mapping[str, float], path: str, fold: int) -> dic
         rows += [[fold, subject, tp, f"{d:.6f}"] for tp, d in values]
         means[subject] = float(np.nanmean([d for _, d in values]))  # NaN: a time point without lesions
         rows.append([fold, subject, "mean", f"{means[subject]:.6f}"])
-    _atomic_csv(path, ["fold", "subject", "timepoint", "dice"], rows)
+    atomic_write_csv(path, ["fold", "subject", "timepoint", "dice"], rows)
     return means
 
 
@@ -267,10 +257,7 @@ def summarize_folds(output_dir: str, pattern: str = "fold*/dice.csv") -> dict:
     sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     table = [[k, " ".join(s), f"{d:.6f}"] for k, (s, d) in sorted(folds.items())]
     table += [["mean", "", f"{mean:.6f}"], ["sd", "", f"{sd:.6f}"]]
-    _atomic_csv(os.path.join(output_dir, "fold_summary.csv"), ["fold", "held_out", "dice"], table)
+    atomic_write_csv(os.path.join(output_dir, "fold_summary.csv"), ["fold", "held_out", "dice"], table)
     summary = {"folds": {str(k): d for k, (_, d) in sorted(folds.items())}, "mean": mean, "sd": sd, "num_folds": len(folds)}
-    tmp = os.path.join(output_dir, "fold_summary.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=1)
-    os.replace(tmp, os.path.join(output_dir, "fold_summary.json"))
+    atomic_write_json(os.path.join(output_dir, "fold_summary.json"), summary)
     return summary

@@ -17,8 +17,9 @@ import numpy as np
 import torch.distributed as dist
 from monai.data import load_decathlon_datalist
 
-from monai_hyperconv.data.datalist import SPLIT_KEYS, read_split_json, write_split_json
+from monai_hyperconv.data.datalist import SPLIT_KEYS, read_split_json
 from monai_hyperconv.data.synthetic_ct import ensure_synthetic_lits
+from monai_hyperconv.workflows.atomic import atomic_write_json
 from monai_hyperconv.workflows.validation import require_files
 
 __all__ = [
@@ -99,8 +100,7 @@ def split_lits(pairs: Sequence[dict], proportions: Sequence[float] = LITS_SPLIT,
 def write_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str) -> str:
     """Write a decathlon-style datalist JSON, paths relative to ``base_dir``, atomically (temp file + rename)."""
     rel = {k: [{kk: os.path.relpath(v, base_dir) for kk, v in item.items()} for item in items] for k, items in split.items()}
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return write_split_json(rel, path)
+    return atomic_write_json(path, rel)
 
 
 def load_lits_datalist(path: str, base_dir: str) -> dict[str, list]:

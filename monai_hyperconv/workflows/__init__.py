@@ -2,6 +2,7 @@
 
 Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/configs/train.yaml`` for the pattern):
 
+- :mod:`~monai_hyperconv.workflows.atomic`: text, CSV and JSON files written atomically.
 - :class:`ResumableCheckpointer` (+ :func:`atomic_torch_save`): ``model.pt`` (best by a validation metric) and
   ``checkpoint_last.pt`` (network, optimizer, trainer), written atomically; ``resume=True`` continues a killed run.
 - :mod:`~monai_hyperconv.workflows.validation`: checks that name the file and what was expected.
@@ -11,6 +12,7 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
 - :class:`NoiseSweep`, :func:`run_noise_sweep`, :func:`plot_noise_sweeps`: metric vs. test-noise level, CSV + PNG.
 """
 
+from monai_hyperconv.workflows.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from monai_hyperconv.workflows.checkpoint import ResumableCheckpointer, atomic_torch_save, is_main_process, unwrap_module
 from monai_hyperconv.workflows.init import init_output_bias
 from monai_hyperconv.workflows.noise_sweep import (
@@ -33,6 +35,9 @@ from monai_hyperconv.workflows.validation import (
 )
 
 __all__ = [
+    "atomic_write_csv",
+    "atomic_write_json",
+    "atomic_write_text",
     "ResumableCheckpointer",
     "VolumeSliceDataset",
     "init_output_bias",

@@ -18,6 +18,7 @@ import torch
 from monai.metrics import CumulativeIterationMetric
 
 from monai_hyperconv.transforms.noise import make_test_noise
+from monai_hyperconv.workflows.atomic import atomic_write_csv
 from monai_hyperconv.workflows.checkpoint import is_main_process
 from monai_hyperconv.workflows.validation import ensure_writable_dir
 
@@ -81,14 +82,8 @@ def run_noise_sweep(
 def write_sweep_csv(rows: Iterable[tuple[str, float, float]], path: str, model_name: str, metric_name: str) -> str:
     """Write sweep rows as ``model,noise,level,<metric_name>`` (atomically: temp file then rename)."""
     ensure_writable_dir(os.path.dirname(os.path.abspath(path)), "report folder")
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["model", "noise", "level", metric_name])
-        for kind, level, value in rows:
-            writer.writerow([model_name, kind, f"{level:g}", f"{value:.6f}"])
-    os.replace(tmp, path)
-    return path
+    table = [[model_name, kind, f"{level:g}", f"{value:.6f}"] for kind, level, value in rows]
+    return atomic_write_csv(path, ["model", "noise", "level", metric_name], table)
 
 
 def read_sweep_csv(path: str) -> tuple[str, list[dict]]:
