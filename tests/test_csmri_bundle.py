@@ -13,6 +13,8 @@ import torch
 from monai.bundle import ConfigParser
 from monai.bundle import run as bundle_run
 
+from helpers import exception_chain_text
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, "bundles", "csmri_recon", "configs")
 TRAIN = os.path.join(CONFIGS, "train.yaml")
@@ -59,15 +61,6 @@ def _cli(config_file, args):
     for k, v in args.items():
         cmd += [f"--{k}", str(v).replace(" ", "") if isinstance(v, list) else str(v)]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-
-def _messages(exc):
-    """The messages of an exception and of every exception it was raised from (MONAI wraps transform errors)."""
-    out = []
-    while exc is not None:
-        out.append(str(exc))
-        exc = exc.__cause__ or exc.__context__
-    return "\n".join(out)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +140,7 @@ def test_bad_inputs_are_named(tmp_path):
     empty.mkdir()
     with pytest.raises(Exception) as e:
         bundle_run(config_file=TRAIN, **_args(tmp_path / "b1", empty))
-    assert "No T1 NIfTI file" in _messages(e.value) and "empty" in _messages(e.value)
+    assert "No T1 NIfTI file" in exception_chain_text(e.value) and "empty" in exception_chain_text(e.value)
 
     data = tmp_path / "data"
     _write_dataset(str(data))
@@ -157,14 +150,14 @@ def test_bad_inputs_are_named(tmp_path):
         nib.save(nib.Nifti1Image(bad, np.eye(4)), str(data / f"case{s}" / "slice1.nii.gz"))
     with pytest.raises(Exception) as e:
         bundle_run(config_file=TRAIN, **_args(tmp_path / "b2", data))
-    assert "/slice1.nii.gz: 'image' has 1 NaN" in _messages(e.value)
+    assert "/slice1.nii.gz: 'image' has 1 NaN" in exception_chain_text(e.value)
 
     os.remove(data / "case0" / "slice1.nii.gz")
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 3), np.float32), np.eye(4)), str(data / "case0" / "4d.nii.gz"))
     with pytest.raises(Exception) as e:
         bundle_run(config_file=TRAIN, **_args(tmp_path / "b3", data))
-    assert "4d.nii.gz" in _messages(e.value) and "expected a 2D slice (H, W) or a 3D" in _messages(e.value)
+    assert "4d.nii.gz" in exception_chain_text(e.value) and "expected a 2D slice (H, W) or a 3D" in exception_chain_text(e.value)
 
     with pytest.raises(Exception) as e:
         bundle_run(config_file=INFERENCE, **_args(tmp_path / "b4", data, input_dir=str(empty)))
-    assert "model.pt" in _messages(e.value)
+    assert "model.pt" in exception_chain_text(e.value)

@@ -26,6 +26,8 @@ from monai_hyperconv.transforms.ms import (
     pad_to_square,
 )
 
+from helpers import exception_chain_text
+
 
 def write_subject(root, name, timepoints=2, labelled=True, shape=(12, 14, 10), seed=0, ext=".nii", folder="training"):
     """Tiny ISBI-layout subject: random contrasts (distinct per contrast), masks with a known overlap."""
@@ -123,22 +125,13 @@ def test_bad_rater_masks_are_named(tmp_path):
     load = Compose([LoadImaged(["image", "mask1", "mask2"]), EnsureChannelFirstd(["image", "mask1", "mask2"]), GoldStandardd()])
     with pytest.raises(Exception) as err:
         load(entry)
-    assert "training01_01_mask2.nii" in chain_text(err.value) and "12, 14, 9" in chain_text(err.value)
+    assert "training01_01_mask2.nii" in exception_chain_text(err.value) and "12, 14, 9" in exception_chain_text(err.value)
     nib.save(nib.Nifti1Image(np.full((12, 14, 10), 2, np.uint8), np.eye(4)), entry["mask2"])
     with pytest.raises(Exception) as err:
         load(entry)
-    assert "training01_01_mask2.nii: rater mask holds values [0, 2]" in chain_text(err.value) or (
-        "training01_01_mask2.nii" in chain_text(err.value) and "binary" in chain_text(err.value)
+    assert "training01_01_mask2.nii: rater mask holds values [0, 2]" in exception_chain_text(err.value) or (
+        "training01_01_mask2.nii" in exception_chain_text(err.value) and "binary" in exception_chain_text(err.value)
     )
-
-
-def chain_text(exc):
-    """Messages of an exception and its causes (MONAI wraps transform errors in a RuntimeError)."""
-    parts = []
-    while exc is not None:
-        parts.append(str(exc))
-        exc = exc.__cause__ or exc.__context__
-    return " | ".join(parts)
 
 
 def _volume():

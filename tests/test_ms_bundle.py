@@ -21,6 +21,8 @@ from monai.bundle import ConfigParser
 
 from monai_hyperconv.data.isbi import ISBI_CONTRASTS
 
+from helpers import exception_chain_text
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "bundles", "ms_lesion_seg", "configs")
 TRAIN, INFER, EVAL = (os.path.join(CONFIGS, f) for f in ("train.yaml", "inference.yaml", "evaluate.yaml"))
@@ -190,19 +192,13 @@ def test_bad_inputs_name_the_file_and_keep_checkpoints(trained, tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((26, 34, 21), np.uint8), AFFINE), bad_mask)
     with pytest.raises(Exception) as err:
         run_inprocess([TRAIN, trained["fragment"]], **common)
-    assert "training03_02_mask2.nii" in chain_text(err.value) and "(26, 34, 21)" in chain_text(err.value)
+    assert "training03_02_mask2.nii" in exception_chain_text(err.value) and "(26, 34, 21)" in exception_chain_text(err.value)
     # a missing contrast
     os.remove(data / "training" / "training01" / "preprocessed" / "training01_01_pd_pp.nii")
     with pytest.raises(Exception) as err:
         run_inprocess([TRAIN, trained["fragment"]], **common)
-    assert "training01_01_pd_pp.nii" in chain_text(err.value)
+    assert "training01_01_pd_pp.nii" in exception_chain_text(err.value)
     # nothing written before was lost or touched
     assert before == {p: _digest(bundle / "models" / "fold0" / p) for p in before}
 
 
-def chain_text(exc):
-    parts = []
-    while exc is not None:
-        parts.append(str(exc))
-        exc = exc.__cause__ or exc.__context__
-    return " | ".join(parts)
