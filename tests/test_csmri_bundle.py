@@ -161,3 +161,22 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(Exception) as e:
         bundle_run(config_file=INFERENCE, **_args(tmp_path / "b4", data, input_dir=str(empty)))
     assert "model.pt" in exception_chain_text(e.value)
+
+
+@pytest.mark.slow
+def test_torchrun_two_process_gloo(tmp_path):
+    """multi_gpu_train.yaml on CPU: two gloo processes, rank 0 writes the checkpoints of the unwrapped network."""
+    _write_dataset(str(tmp_path / "data"))
+    configs = repr([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml")]).replace(" ", "")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
+           "-m", "monai.bundle", "run", "--config_file", configs]
+    for k, v in _args(tmp_path / "bundle", tmp_path / "data", max_epochs=2).items():
+        cmd += [f"--{k}", str(v).replace(" ", "") if isinstance(v, list) else str(v)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    ckpt = tmp_path / "bundle" / "models"
+    best = torch.load(ckpt / "model.pt", weights_only=True)
+    assert all(not k.startswith("module.") for k in best)
+    last = torch.load(ckpt / "checkpoint_last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 2 * last["trainer"]["epoch_length"]

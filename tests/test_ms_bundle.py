@@ -202,3 +202,22 @@ def test_bad_inputs_name_the_file_and_keep_checkpoints(trained, tmp_path):
     assert before == {p: _digest(bundle / "models" / "fold0" / p) for p in before}
 
 
+
+
+@pytest.mark.slow
+def test_torchrun_two_process_gloo(tmp_path):
+    """multi_gpu_train.yaml on CPU: two gloo processes, rank 0 writes the checkpoints of the unwrapped network."""
+    write_dataset(tmp_path / "data")
+    fragment = tiny_network(tmp_path / "tiny_net.yaml")
+    common = {"bundle_root": str(tmp_path / "bundle"), "dataset_dir": str(tmp_path / "data"), **TINY, "max_epochs": 2}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
+           "-m", "monai.bundle", "run", "--config_file",
+           repr([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml"), fragment]), *cli_args(common)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    ckpt = tmp_path / "bundle" / "models" / "fold0"
+    best = torch.load(ckpt / "model.pt", weights_only=True)
+    assert all(not k.startswith("module.") for k in best)
+    last = torch.load(ckpt / "checkpoint_last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 2 * last["trainer"]["epoch_length"]
