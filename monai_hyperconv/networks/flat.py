@@ -8,7 +8,7 @@ import torch
 from monai.networks.layers.factories import Conv
 from torch import nn
 
-from monai_hyperconv.blocks.convolutions import CONV_KINDS, PaperConvBlock, _check_input
+from monai_hyperconv.blocks.convolutions import CONV_KINDS, PaperDoubleConv, _check_input
 from monai_hyperconv.blocks.unet_blocks import chain_receptive_field, conv_layers
 
 __all__ = ["FlatDilatedCNN", "FlatHyperCNN", "FlatResidualBlock", "FlatResidualCNN"]
@@ -30,10 +30,8 @@ class FlatResidualBlock(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        conv_args = (kernel_size, dilation, hidden_channels)
-        self.convs = nn.Sequential(
-            PaperConvBlock(kind, spatial_dims, in_channels, out_channels, *conv_args, dropout=dropout),
-            PaperConvBlock(kind, spatial_dims, out_channels, out_channels, *conv_args),
+        self.convs = PaperDoubleConv(
+            kind, spatial_dims, in_channels, out_channels, kernel_size, dilation, hidden_channels, dropout
         )
         self.shortcut = (
             nn.Identity()
