@@ -292,3 +292,51 @@ def test_eval_reuses_the_cached_kernel_spectrum_on_the_fft_path():
         torch.testing.assert_close(y1, y2, rtol=0, atol=0)
         layer.kernel_net.out.weight.mul_(2.0)
         torch.testing.assert_close(layer(x) - layer.bias.view(1, -1, 1, 1), 2 * (y1 - layer.bias.view(1, -1, 1, 1)))
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.Adam, torch.optim.SGD])
+def test_cached_kernel_is_fresh_after_a_fused_optimizer_step(optimizer):
+    """Fused optimizers do not bump parameter version counters; the cache must still see their steps."""
+    layer = HyperConv2d(3, 3, 5)
+    x = torch.randn(2, 3, 12, 12)
+    with torch.no_grad():
+        layer.kernel()
+    opt = optimizer(layer.parameters(), lr=0.1, fused=True)
+    layer(x).square().sum().backward()
+    opt.step()
+    with torch.no_grad():
+        torch.testing.assert_close(layer.kernel(), layer._generate_kernel(), rtol=0, atol=0)
+
+
+def test_editing_the_returned_kernel_does_not_corrupt_the_layer():
+    layer = HyperConv2d(3, 3, 3)
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        y = layer(x)
+        layer.weight.mul_(0.0)  # the kernel handed out is the cached one
+        torch.testing.assert_close(layer(x), y, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fft", [False, True])
+def test_kernel_cached_in_inference_mode_does_not_break_autograd_later(fft):
+    layer = HyperConv2d(3, 3, 9, fft=fft).requires_grad_(False)  # frozen: kernels are cached even with grad on
+    x = torch.randn(1, 3, 16, 16)
+    with torch.inference_mode():
+        layer(x)
+    x.requires_grad_(True)
+    layer(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_parameters_on_the_fft_path(dtype):
+    layer = HyperConv2d(4, 4, 9, fft=True)
+    reference = HyperConv2d(4, 4, 9, fft=False)
+    reference.load_state_dict(layer.state_dict())
+    layer.to(dtype).eval()
+    x = torch.randn(2, 4, 20, 20)
+    with torch.no_grad():
+        y = layer(x.to(dtype))
+        expected = reference.to(dtype).float()(x.to(dtype).float())  # the same half-precision weights, in float
+    assert y.dtype == dtype
+    torch.testing.assert_close(y.float(), expected, rtol=0.02, atol=0.02)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from monai_hyperconv.layers.fft_conv import dilate_taps, fft_conv_with_spectrum, fft_plan, use_fft
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
@@ -19,6 +20,23 @@ __all__ = ["HyperConvNd", "HyperConv1d", "HyperConv2d", "HyperConv3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+# Fused optimizers (Adam(fused=True), SGD(fused=True), ...) update parameters without bumping their version
+# counters, so cached kernels also key on a count of optimizer steps, taken by a global post-step hook.
+_optimizer_steps = 0
+
+
+def _count_optimizer_step(optimizer, args, kwargs) -> None:
+    global _optimizer_steps
+    _optimizer_steps += 1
+
+
+register_optimizer_step_post_hook(_count_optimizer_step)
+
+
+def _edit_count(tensor: torch.Tensor) -> int | None:
+    """In-place edits of ``tensor`` so far; inference tensors keep no count."""
+    return None if tensor.is_inference() else tensor._version
 
 
 def _tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
@@ -139,14 +157,27 @@ class HyperConvNd(nn.Module):
         return flat.view(self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
     def _parameter_state(self) -> tuple:
-        return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.kernel_net.parameters())
+        params = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.kernel_net.parameters())
+        return params + (_optimizer_steps,)
+
+    def _cache_is_valid(self) -> bool:
+        kernel = self._cached_kernel
+        return (
+            kernel is not None
+            and self._cache_key == (self._parameter_state(), _edit_count(kernel))  # the handed-out kernel unedited
+            and (torch.is_inference_mode_enabled() or not kernel.is_inference())  # inference tensors stay there
+        )
 
     def _records_grad(self) -> bool:
         """Whether autograd records the kernel network: then kernels are regenerated, never cached."""
         return torch.is_grad_enabled() and any(p.requires_grad for p in self.kernel_net.parameters())
 
     def clear_kernel_cache(self) -> None:
-        """Forget the cached kernel (and kernel spectrum); the next use regenerates them."""
+        """Forget the cached kernel (and kernel spectrum); the next use regenerates them.
+
+        Needed only after edits that bypass parameter version counters, i.e. through ``param.data``; optimizer
+        steps (fused ones included), ``load_state_dict``, ``.to()`` and in-place edits are detected.
+        """
         self._cache_key, self._cached_kernel = None, None
         self._spectrum_key, self._cached_spec = None, None
 
@@ -154,11 +185,10 @@ class HyperConvNd(nn.Module):
         """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
         if self._records_grad():
             return self._generate_kernel()
-        key = self._parameter_state()
-        if self._cached_kernel is None or key != self._cache_key:
+        if not self._cache_is_valid():
             with torch.no_grad():
                 self._cached_kernel = self._generate_kernel()
-            self._cache_key = key
+            self._cache_key = (self._parameter_state(), _edit_count(self._cached_kernel))
         return self._cached_kernel
 
     @property
@@ -207,13 +237,15 @@ class HyperConvNd(nn.Module):
         """
         net, dims = self.kernel_net, self.spatial_dims
         g, in_g, out_g = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
+        # FFTs need float32 or wider (torch has no half-precision CPU FFT, cuFFT only power-of-2 half sizes)
+        compute = torch.promote_types(net.out.weight.dtype, torch.float32)
         with torch.autocast(self.grid.device.type, enabled=False):
-            feats = net.features(self.grid.to(net.out.weight.dtype))
+            feats = net.features(self.grid.to(net.out.weight.dtype)).to(compute)
             feats = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)  # ones column: output bias
             maps = dilate_taps(feats.t().reshape(-1, *self.kernel_size), self.dilation)
             feat_spec = torch.fft.rfftn(maps, s=n_fft, dim=tuple(range(1, 1 + dims))).reshape(maps.shape[0], -1)
             # conj(S) = sum_m conj(H_m) mix_m with conj(H_m) = hr - i hi: one real matmul gives the block operator.
-            mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1)  # (out*in/g, N_L+1)
+            mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1).to(compute)  # (out*in/g, N_L+1)
             mix = mix.reshape(g, out_g, in_g, -1).permute(3, 0, 2, 1)  # (N_L+1, g, in_g, out_g)
             zeros = torch.zeros_like(mix)
             basis_real = torch.cat([torch.cat([mix, zeros], -1), torch.cat([zeros, mix], -1)], -2)
@@ -226,7 +258,7 @@ class HyperConvNd(nn.Module):
     def _cached_spectrum(self, n_fft: list[int]) -> torch.Tensor:
         if self._records_grad():
             return self.kernel_spectrum(n_fft)
-        key = (self._parameter_state(), tuple(n_fft))
+        key = (self._parameter_state(), tuple(n_fft), torch.is_inference_mode_enabled())
         if getattr(self, "_spectrum_key", None) != key:
             with torch.no_grad():
                 self._cached_spec = self.kernel_spectrum(n_fft)
