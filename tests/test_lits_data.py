@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import nibabel as nib
 import numpy as np
@@ -204,3 +205,48 @@ def test_ensure_synthetic_generates_once_atomically(tmp_path, monkeypatch):
     monkeypatch.undo()
     ensure_synthetic_lits(str(tmp_path / "mixed"), **kwargs)
     assert len(find_lits_pairs(str(tmp_path / "mixed"))) == 3
+
+
+def test_datalist_of_another_folder_is_not_reused(tmp_path, caplog):
+    """The bundle's default datalist lives in output_dir: pointing dataset_dir at other data must split that data."""
+    img, lab = phantom()
+    for n in range(4):
+        write_lits_pair(tmp_path / "small", n, img, lab, np.eye(4))
+    for n in range(8):
+        write_lits_pair(tmp_path / "large", n, img, lab, np.eye(4))
+    dl_file = str(tmp_path / "out" / "datalist.json")
+    prepare_lits_datalist(str(tmp_path / "small"), dl_file, synthetic=None)
+    large = prepare_lits_datalist(str(tmp_path / "large"), dl_file, synthetic=None)
+    assert sum(len(large[k]) for k in ("training", "validation", "test")) == 8
+    assert all(item["image"].startswith(str(tmp_path / "large")) for k in large for item in large[k])
+    assert "splitting it and replacing" in caplog.text
+    assert json.load(open(dl_file))["source"]["dataset_dir"] == os.path.realpath(tmp_path / "large")
+    # the same items elsewhere (a moved or copied dataset): the split is reused
+    shutil.copytree(tmp_path / "large", tmp_path / "copy")
+    assert prepare_lits_datalist(str(tmp_path / "copy"), dl_file, synthetic=None)["test"][0]["image"] == \
+        large["test"][0]["image"].replace(str(tmp_path / "large"), str(tmp_path / "copy"))
+
+
+def test_datalist_of_a_changed_folder_is_an_error(tmp_path):
+    """A new split of a changed folder could move training volumes into the test set: refuse and say why."""
+    img, lab = phantom()
+    for n in range(5):
+        write_lits_pair(tmp_path / "lits", n, img, lab, np.eye(4))
+    dl_file = str(tmp_path / "datalist.json")
+    prepare_lits_datalist(str(tmp_path / "lits"), dl_file, synthetic=None)
+    write_lits_pair(tmp_path / "lits", 5, img, lab, np.eye(4))
+    with pytest.raises(ValueError, match=r"datalist.json.*volume-5.nii"):
+        prepare_lits_datalist(str(tmp_path / "lits"), dl_file, synthetic=None)
+    for name in ("volume-2.nii", "segmentation-2.nii", "volume-5.nii", "segmentation-5.nii"):
+        os.remove(tmp_path / "lits" / name)
+    with pytest.raises(FileNotFoundError, match=r"datalist.json.*volume-2.nii"):
+        prepare_lits_datalist(str(tmp_path / "lits"), dl_file, synthetic=None)
+
+
+def test_reused_synthetic_data_warns_about_other_generator_arguments(tmp_path, caplog):
+    kw = {"num_volumes": 3, "size": 32, "num_slices": [3, 4], "seed": 0}
+    assert synthetic_ct.ensure_synthetic_lits(str(tmp_path / "lits"), **kw)
+    assert not synthetic_ct.ensure_synthetic_lits(str(tmp_path / "lits"), **kw)
+    assert "other arguments" not in caplog.text
+    assert not synthetic_ct.ensure_synthetic_lits(str(tmp_path / "lits"), **{**kw, "num_volumes": 8})
+    assert "'num_volumes': (3, 8)" in caplog.text and "delete the folder" in caplog.text

@@ -42,7 +42,8 @@ from monai.metrics import PSNRMetric, SSIMMetric
 from monai.transforms import LoadImage, MapTransform, Orientation, ScaleIntensityRangePercentiles
 from monai.utils import ImageMetaKey
 
-from monai_hyperconv.data.datalist import SPLIT_KEYS, read_split_json
+from monai_hyperconv.data.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist
+from monai_hyperconv.data.embedded import warn_if_generated_differently
 from monai_hyperconv.data.lits import split_counts
 from monai_hyperconv.transforms.kspace import make_kspace_noise
 from monai_hyperconv.workflows.atomic import atomic_write_csv, atomic_write_json
@@ -276,6 +277,7 @@ def ensure_icbm152_slices(dataset_dir: str, **kwargs) -> bool:
     """
     if os.path.isdir(dataset_dir):
         if _nifti_files(dataset_dir):
+            warn_if_generated_differently(dataset_dir, EMBEDDED_MANIFEST, kwargs)
             return False
         if os.listdir(dataset_dir):
             raise FileNotFoundError(
@@ -287,11 +289,16 @@ def ensure_icbm152_slices(dataset_dir: str, **kwargs) -> bool:
     return True
 
 
-def write_csmri_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str) -> str:
-    """Write the split as JSON (image paths relative to ``base_dir``), atomically."""
+def write_csmri_datalist(
+    split: Mapping[str, Sequence[dict]], path: str, base_dir: str, source: dict | None = None
+) -> str:
+    """Write the split as JSON (image paths relative to ``base_dir``), atomically; ``source``
+    (:func:`~monai_hyperconv.data.datalist.datalist_source`) records what the split was made from."""
     content = {
         k: [{**it, "image": os.path.relpath(it["image"], base_dir)} for it in items] for k, items in split.items()
     }
+    if source is not None:
+        content["source"] = source
     ensure_writable_dir(os.path.dirname(os.path.abspath(path)), "datalist folder")
     return atomic_write_json(path, content)
 
@@ -346,16 +353,18 @@ def prepare_csmri_datalist(
 
 
 def _prepare(dataset_dir, datalist_file, seed, proportions, slices_per_volume, slice_range, synthetic):
-    if datalist_file and os.path.isfile(datalist_file):
-        return load_csmri_datalist(datalist_file, dataset_dir)
     if synthetic is not None:
         ensure_icbm152_slices(dataset_dir, **dict(synthetic))
     items = find_csmri_images(dataset_dir, slices_per_volume, slice_range)
     if not items:
         raise FileNotFoundError(f"No T1 NIfTI file (.nii / .nii.gz, 2D slices or 3D volumes) under {dataset_dir!r}.")
+    names = [f"{os.path.relpath(it['image'], dataset_dir)}@{it['slice']:.4f}" for it in items]
+    source = datalist_source(dataset_dir, seed, names)
+    if reusable_datalist(datalist_file, source):
+        return load_csmri_datalist(datalist_file, dataset_dir)
     split = split_by_subject(items, proportions, seed)
     if datalist_file:
-        write_csmri_datalist(split, datalist_file, dataset_dir)
+        write_csmri_datalist(split, datalist_file, dataset_dir, source)
     return split
 
 

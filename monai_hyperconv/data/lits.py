@@ -17,7 +17,7 @@ import numpy as np
 import torch.distributed as dist
 from monai.data import load_decathlon_datalist
 
-from monai_hyperconv.data.datalist import SPLIT_KEYS, read_split_json
+from monai_hyperconv.data.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist
 from monai_hyperconv.data.synthetic_ct import ensure_synthetic_lits
 from monai_hyperconv.workflows.atomic import atomic_write_json
 from monai_hyperconv.workflows.validation import require_files
@@ -97,10 +97,13 @@ def split_lits(pairs: Sequence[dict], proportions: Sequence[float] = LITS_SPLIT,
     return out
 
 
-def write_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str) -> str:
-    """Write a decathlon-style datalist JSON, paths relative to ``base_dir``, atomically (temp file + rename)."""
+def write_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str, source: dict | None = None) -> str:
+    """Write a decathlon-style datalist JSON, paths relative to ``base_dir``, atomically (temp file + rename).
+
+    ``source`` (:func:`~monai_hyperconv.data.datalist.datalist_source`) records what the split was made from.
+    """
     rel = {k: [{kk: os.path.relpath(v, base_dir) for kk, v in item.items()} for item in items] for k, items in split.items()}
-    return atomic_write_json(path, rel)
+    return atomic_write_json(path, rel if source is None else {**rel, "source": source})
 
 
 def load_lits_datalist(path: str, base_dir: str) -> dict[str, list]:
@@ -157,16 +160,17 @@ def prepare_lits_datalist(
 
 
 def _prepare(dataset_dir, datalist_file, seed, proportions, synthetic) -> dict[str, list]:
-    if datalist_file and os.path.isfile(datalist_file):
-        return load_lits_datalist(datalist_file, dataset_dir)
     if synthetic is not None:
         ensure_synthetic_lits(dataset_dir, **dict(synthetic))
     pairs = find_lits_pairs(dataset_dir)
     if not pairs:
         raise FileNotFoundError(f"No LiTS volumes (volume-N.nii or volume-N.nii.gz) in {dataset_dir!r}.")
+    source = datalist_source(dataset_dir, seed, [os.path.basename(p["image"]) for p in pairs])
+    if reusable_datalist(datalist_file, source):
+        return load_lits_datalist(datalist_file, dataset_dir)
     split = split_lits(pairs, proportions, seed)
     if datalist_file:
-        write_datalist(split, datalist_file, dataset_dir)
+        write_datalist(split, datalist_file, dataset_dir, source)
     return split
 
 

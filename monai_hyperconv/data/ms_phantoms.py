@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from monai_hyperconv.data.icbm152 import load_icbm152, random_bias_field, random_deform, random_smooth_field
+from monai_hyperconv.data.embedded import warn_if_generated_differently
 from monai_hyperconv.data.isbi import ISBI_CONTRASTS, isbi_has_data
 
 __all__ = [
@@ -265,11 +266,12 @@ def ensure_ms_dataset(
     phantoms) is never touched. ``phantoms.json`` records the generation parameters.
     """
     root = Path(dataset_dir)
-    if isbi_has_data(root):
-        return str(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
     params = dict(num_subjects=num_subjects, num_timepoints=num_timepoints, num_test_subjects=num_test_subjects,
                   seed=seed, voxel_size=voxel_size)
+    if isbi_has_data(root):
+        warn_if_generated_differently(root, "phantoms.json", params)
+        return str(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     umask = os.umask(0)
     os.umask(umask)

@@ -25,6 +25,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from monai_hyperconv.data.embedded import warn_if_generated_differently
+
 __all__ = ["synthetic_ct_volume", "generate_synthetic_lits", "ensure_synthetic_lits", "MARKER_FILENAME"]
 
 #: written last into a generated dataset folder: the generator's arguments (documents the data's origin)
@@ -234,6 +236,7 @@ def ensure_synthetic_lits(dataset_dir: str, **kwargs) -> bool:
         PermissionError: naming the folder, when it (or its parent) cannot be written.
     """
     if _has_volumes(dataset_dir):
+        warn_if_generated_differently(dataset_dir, MARKER_FILENAME, kwargs)
         return False
     dataset_dir = os.path.abspath(dataset_dir)
     parent = os.path.dirname(dataset_dir)
