@@ -163,6 +163,26 @@ def test_bad_inputs_are_named(tmp_path):
     assert "model.pt" in exception_chain_text(e.value)
 
 
+def test_inference_on_an_empty_input_folder_is_named(trained, tmp_path):
+    _, data, bundle = trained
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(Exception) as e:
+        bundle_run(config_file=INFERENCE, **_args(bundle, data, input_dir=str(empty), output_dir=str(tmp_path / "out")))
+    assert "No .nii / .nii.gz file in the inference input folder" in exception_chain_text(e.value)
+    assert str(empty) in exception_chain_text(e.value)
+
+
+def test_lowercase_false_on_the_command_line_means_false(tmp_path):
+    """fire passes `--generate_data false` as the string 'false': it must not generate data (nor read as true)."""
+    missing = tmp_path / "missing"
+    result = _cli(TRAIN, _args(tmp_path / "bundle", missing, generate_data="false"))
+    assert result.returncode != 0 and f"CS-MRI dataset folder '{missing}' does not exist" in result.stdout + result.stderr
+    assert not missing.exists()
+    result = _cli(TRAIN, _args(tmp_path / "bundle", missing, generate_data="nein"))
+    assert result.returncode != 0 and "generate_data must be true or false, got 'nein'" in result.stdout + result.stderr
+
+
 @pytest.mark.slow
 def test_torchrun_two_process_gloo(tmp_path):
     """multi_gpu_train.yaml on CPU: two gloo processes, rank 0 writes the checkpoints of the unwrapped network."""

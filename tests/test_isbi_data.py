@@ -227,3 +227,14 @@ def ndilate(mask):
     from scipy import ndimage
 
     return ndimage.binary_dilation(mask, iterations=2)
+
+
+def test_phantoms_are_not_mixed_into_a_folder_of_other_files(tmp_path):
+    """Real data in another layout must not be silently replaced or joined by phantoms."""
+    (tmp_path / "ms" / "raw").mkdir(parents=True)
+    (tmp_path / "ms" / "raw" / "patient01_flair.nii").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"ms'? holds files but no ISBI 2015 layout"):
+        ensure_ms_dataset(tmp_path / "ms", num_subjects=2, num_timepoints=1, num_test_subjects=0, voxel_size=4)
+    assert sorted(os.listdir(tmp_path / "ms")) == ["raw"]
+    with pytest.raises(FileNotFoundError, match="No ISBI 2015 time point"):
+        find_isbi_images(tmp_path / "ms")

@@ -344,3 +344,20 @@ def test_killed_run_resumes_at_the_right_epoch(tmp_path):
     final = torch.load(last, weights_only=True)
     assert final["trainer"]["iteration"] == 3 * epoch_length
     assert int(next(iter(final["optimizer"]["state"].values()))["step"]) == 3 * epoch_length
+
+
+@pytest.mark.slow
+def test_torchrun_time_limit_stops_every_rank_at_the_same_epoch(tmp_path):
+    """train_time_limit also holds under torchrun: both ranks stop after epoch 1, none hangs.
+
+    The budget (0.1 s) is below twice any tiny epoch's duration, so the run must stop after the first epoch."""
+    tiny = _write_yaml(tmp_path / "tiny.yaml", {**TINY, "max_epochs": 3, "train_time_limit": 0.1})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
+           "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, MULTI, tiny]), "--bundle_root", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "EpochTimeLimit: stopping after epoch 1" in out
+    last = torch.load(tmp_path / "models" / "checkpoint_last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == last["trainer"]["epoch_length"]

@@ -170,3 +170,13 @@ def test_epoch_time_limit_stops_at_an_epoch_boundary():
     EpochTimeLimit(None).attach(unlimited)
     unlimited.run([0], max_epochs=5)
     assert unlimited.state.epoch == 5
+
+
+def test_as_bool_reads_command_line_flags():
+    from monai_hyperconv.workflows import as_bool
+
+    assert [as_bool(v) for v in (True, 1, "true", "True", " YES ", "on", "1")] == [True] * 7
+    assert [as_bool(v) for v in (False, 0, "false", "False", "no", "off", "0")] == [False] * 7
+    for bad in ("ture", 2, None, ""):
+        with pytest.raises(ValueError, match="resume must be true or false"):
+            as_bool(bad, "resume")

@@ -74,7 +74,7 @@ def find_isbi_images(dataset_dir: str | os.PathLike, labelled: bool | None = Non
 
     Raises:
         FileNotFoundError: when a contrast of a time point is missing, or only one rater mask exists (the message
-            names the missing file).
+            names the missing file), or (with ``labelled=None``) when the folder holds no time point at all.
     """
     root = Path(dataset_dir)
     entries = []
@@ -102,6 +102,11 @@ def find_isbi_images(dataset_dir: str | os.PathLike, labelled: bool | None = Non
             entry.update(mask1=str(masks[0]), mask2=str(masks[1]))
         if labelled is None or labelled == ("mask1" in entry):
             entries.append(entry)
+    if not entries and labelled is None:
+        raise FileNotFoundError(
+            f"No ISBI 2015 time point in {str(root)!r}: expected <subject>/preprocessed/<subject>_<tp>_flair_pp.nii"
+            "[.gz] with its pd, t2 and mprage siblings (and masks/<subject>_<tp>_mask1/2.nii for training subjects)."
+        )
     return sorted(entries, key=lambda e: (e["subject"], e["timepoint"]))
 
 

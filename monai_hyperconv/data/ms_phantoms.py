@@ -264,6 +264,10 @@ def ensure_ms_dataset(
     The phantoms are written to a temporary folder next to ``dataset_dir`` and moved in only when complete, so an
     interrupted generation leaves no partial dataset; a folder that already holds data (real ISBI data or earlier
     phantoms) is never touched. ``phantoms.json`` records the generation parameters.
+
+    Raises:
+        FileNotFoundError: naming ``dataset_dir`` when it holds files but no ISBI-layout data (perhaps real data
+            in another layout, which must not be mixed with phantoms).
     """
     root = Path(dataset_dir)
     params = dict(num_subjects=num_subjects, num_timepoints=num_timepoints, num_test_subjects=num_test_subjects,
@@ -271,6 +275,12 @@ def ensure_ms_dataset(
     if isbi_has_data(root):
         warn_if_generated_differently(root, "phantoms.json", params)
         return str(root)
+    if root.is_dir() and any(root.iterdir()):
+        raise FileNotFoundError(
+            f"MS dataset folder {str(root)!r} holds files but no ISBI 2015 layout data (<subject>/preprocessed/"
+            "<subject>_<tp>_flair_pp.nii ...); point dataset_dir at the ISBI folder, or at a missing or empty "
+            "folder to generate the embedded phantoms there."
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     umask = os.umask(0)

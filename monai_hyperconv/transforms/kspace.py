@@ -37,6 +37,8 @@ from monai.networks.blocks.fft_utils_t import fftn_centered_t, ifftn_centered_t
 from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_tensor
 
+from monai_hyperconv.workflows.validation import as_bool
+
 __all__ = [
     "default_calibration",
     "poisson_disk_mask",
@@ -209,7 +211,7 @@ class PoissonUndersample(RandomizableTransform):
         self.acceleration = float(acceleration)
         self.spatial_dims = spatial_dims
         self.seed = int(seed)
-        self.random_mask = bool(random_mask)
+        self.random_mask = as_bool(random_mask, "random_mask")
         self.noise_std = float(noise_std)
         self.calib = None if calib is None else tuple(calib)
         self._mask_seed = self.seed

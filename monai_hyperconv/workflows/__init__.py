@@ -26,6 +26,7 @@ from monai_hyperconv.workflows.slice_dataset import VolumeSliceDataset
 from monai_hyperconv.workflows.time_limit import EpochTimeLimit
 from monai_hyperconv.workflows.validation import (
     CheckImageLabeld,
+    as_bool,
     check_finite,
     check_label_values,
     check_same_spatial_shape,
@@ -51,6 +52,7 @@ __all__ = [
     "read_sweep_csv",
     "plot_noise_sweeps",
     "CheckImageLabeld",
+    "as_bool",
     "check_finite",
     "check_label_values",
     "check_same_spatial_shape",

@@ -19,6 +19,8 @@ import torch.distributed as dist
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 
+from monai_hyperconv.workflows.validation import as_bool
+
 __all__ = ["atomic_torch_save", "unwrap_module", "is_main_process", "ResumableCheckpointer"]
 
 
@@ -120,7 +122,7 @@ class ResumableCheckpointer:
         self.best_key = best_key
         self.best_path = os.path.join(self.save_dir, best_filename)
         self.last_path = os.path.join(self.save_dir, last_filename)
-        self.resume = bool(resume)
+        self.resume = as_bool(resume, "resume")
         self.map_location = map_location
         self.engine_key = engine_key
         self.best_metric = math.inf if mode == "min" else -math.inf

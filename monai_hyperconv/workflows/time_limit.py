@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+import torch
+import torch.distributed as dist
 from ignite.engine import Engine, Events
 
 __all__ = ["EpochTimeLimit"]
@@ -16,7 +18,8 @@ class EpochTimeLimit:
     Unlike ``ignite.handlers.TimeLimit`` (which stops mid-epoch), training ends only at an epoch boundary, after
     that epoch's validation and checkpoints, so the run can be resumed (``--resume true``) or evaluated as it is.
     The clock starts when the handler is created (when the bundle builds its trainer); the next epoch's duration is
-    estimated by the longest epoch so far. Attach it last.
+    estimated by the longest epoch so far. Attach it last. In a distributed run every rank must attach it: they
+    stop together when any of them would overrun (ranks that end at different epochs would hang in a collective).
 
     Args:
         limit_sec: wall-clock budget in seconds; None disables the limit.
@@ -40,7 +43,7 @@ class EpochTimeLimit:
     def __call__(self, engine: Engine) -> None:
         now = time.monotonic()
         self._longest = max(self._longest, now - self._epoch_start)
-        if self.limit_sec is not None and now - self.start + self._longest > self.limit_sec:
+        if self.limit_sec is not None and _any_rank(now - self.start + self._longest > self.limit_sec):
             remaining = engine.state.max_epochs - engine.state.epoch
             if remaining > 0:
                 self.logger.info(
@@ -48,3 +51,13 @@ class EpochTimeLimit:
                     f"epoch ~{self._longest:.0f} s, budget {self.limit_sec:.0f} s); {remaining} epoch(s) not run."
                 )
                 engine.terminate()
+
+
+def _any_rank(flag: bool) -> bool:
+    """``flag`` of this process, or-ed over all ranks in a distributed run."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    votes = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+    return bool(votes.item())
