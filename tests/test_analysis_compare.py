@@ -292,3 +292,23 @@ def test_repository_experiment_files_are_valid(name, tmp_path, monkeypatch):
         for model in runner.models:
             described = runner.describe_network(model)
             assert described["parameters"] > 0 and described["receptive_field"].endswith(("px", "all"))
+
+
+def test_metrics_and_sweep_paths_take_the_run_overrides(bundle, tmp_path):
+    """A bundle that reports into <output_dir>/fold<k>/ (as the MS bundle): ``fold{fold}/...`` follows --fold."""
+    root, fragments = bundle
+    per_fold = EVALUATE.replace("@output_dir", "@report_dir").replace(
+        "model_name: model\n", "model_name: model\nfold: 0\nreport_dir: \"$@output_dir + '/fold' + str(@fold)\"\n"
+    )
+    with open(os.path.join(root, "configs", "evaluate.yaml"), "w") as f:
+        f.write(per_fold)
+    evaluations = [Evaluation("test", "mean_dice", "fold{fold}/metrics_{model}.json", {"split": "test"},
+                              "fold{fold}/noise_sweep_*.csv")]
+    runner = _runner((root, fragments[:1]), tmp_path, CountingLauncher(), evaluations=evaluations,
+                     overrides={"max_epochs": 1, "fold": 2})
+    runner.run()
+    model_dir = runner.model_dir(runner.models[0])
+    assert os.path.isfile(os.path.join(model_dir, "eval_test", "fold2", "metrics_net_3x3.json"))
+    row = read_csv(os.path.join(str(tmp_path / "cmp"), "comparison.csv"))[0]
+    assert float(row["test_dice"]) == pytest.approx(0.3)
+    assert json.load(open(os.path.join(model_dir, "result.json")))["sweep_csvs"]  # found in fold2/, else it raises

@@ -162,6 +162,12 @@ def test_evaluate_reports_fold_dice_summary_and_sweep(trained):
         sweep_rows = list(csv.DictReader(f))
     assert [(r["noise"], float(r["level"])) for r in sweep_rows] == [("gaussian", 0.0), ("gaussian", 1.0)]
     assert (outputs / "fold0" / "noise_sweep.png").is_file()
+    # the training subjects' Dice goes to fold0/training/, never into the held-out report or the fold summary
+    held_out = {p: _digest(outputs / p) for p in ("fold0/dice.csv", "fold0/metrics.csv", "fold_summary.json")}
+    run_inprocess([TRAIN, EVAL, trained["fragment"]], **common, eval_on="training", run_noise_sweep="false")
+    assert {p: _digest(outputs / p) for p in held_out} == held_out
+    with open(outputs / "fold0" / "training" / "dice.csv") as f:
+        assert {r["subject"] for r in csv.DictReader(f)} == {"training02", "training03"}
 
 
 @pytest.mark.parametrize("fold", [0, 1, 2])

@@ -162,9 +162,11 @@ class Evaluation:
         name: the report columns' stem (``"train"``, ``"test"``).
         metric_key: the main metric's name in ``metrics_file``; reported as ``<name>_<metric name>``.
         metrics_file: file in the evaluation's ``output_dir`` holding the metrics (see :func:`read_metric`);
-            ``{model}`` stands for the model's name (e.g. ``test_psnr_{model}.csv``).
+            ``{model}`` stands for the model's name (e.g. ``test_psnr_{model}.csv``), ``{<id>}`` for the value of
+            any override of the run (e.g. ``fold{fold}/metrics.csv``).
         overrides: config overrides of this evaluation on top of the comparison's (e.g. the split to evaluate).
-        sweep_glob: optional glob (in the evaluation's ``output_dir``) of robustness sweep CSVs to collect.
+        sweep_glob: optional glob (in the evaluation's ``output_dir``) of robustness sweep CSVs to collect; the same
+            placeholders.
         extra_metric_keys: further metrics of the same file: a list of keys, reported as ``<name>_<key>``, or a
             mapping ``{label: key}``, reported as ``<name>_<label>``.
     """
@@ -412,12 +414,13 @@ class ComparisonRunner:
                 overrides["model_name"] = model.name
             configs = [*self.evaluate_configs, model.fragment]
             self.launcher(configs, overrides, os.path.join(folder, f"eval_{ev.name}.log"))
-            metrics_file = os.path.join(out, ev.metrics_file.format(model=model.name))
+            fields = {**overrides, "model": model.name}  # placeholders of metrics_file / sweep_glob, e.g. {fold}
+            metrics_file = os.path.join(out, ev.metrics_file.format(**fields))
             row[f"{ev.name}_{self.metric_name.lower()}"] = read_metric(metrics_file, ev.metric_key)
             for label, key in ev.extra_metrics.items():
                 row[f"{ev.name}_{label}"] = read_metric(metrics_file, key)
             if ev.sweep_glob:
-                sweeps += self._collect_sweeps(model, os.path.join(out, ev.sweep_glob), ev.name)
+                sweeps += self._collect_sweeps(model, os.path.join(out, ev.sweep_glob.format(**fields)), ev.name)
         row.update(self.describe_network(model))
         row["train_seconds"] = trained.get("train_seconds")
         row["sweep_csvs"] = [os.path.relpath(s, self.output_dir) for s in sweeps]
