@@ -109,6 +109,15 @@ def test_train_inference_evaluate(trained):
     for png in ("test_psnr.png", "noise_sweep.png", "noise_examples_hyper_unet_5x5_nl8.png"):
         assert (out / png).stat().st_size > 0
 
+    # the training split's PSNR (the comparison's train column), without the sweep
+    train_out = base / "train_eval"
+    bundle_run(config_file=EVALUATE, **_args(bundle, data, output_dir=str(train_out), eval_split="training",
+                                             run_noise_sweep="false"))
+    train_items = ConfigParser.load_config_file(str(bundle / "outputs" / "datalist.json"))["training"]
+    with open(train_out / "test_psnr_hyper_unet_5x5_nl8.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(train_items) != len(test_items)
+    assert not list(train_out.glob("noise_*"))
+
 
 def test_resume_continues_at_the_next_epoch(trained, tmp_path):
     _, data, bundle = trained
