@@ -77,13 +77,20 @@ class CoordinateKernelNet(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, coords: torch.Tensor, target_std: float) -> None:
-        """Initialise so that the generated kernel has standard deviation ``target_std``.
+        """Initialise so that the generated kernels have the statistics of Kaiming-normal ones of std ``target_std``.
 
         The released code uses zero biases: a leaky-ReLU MLP without biases is positively homogeneous, so its
         centre tap is exactly 0 and magnitudes grow with the radius. Here the hidden biases are drawn from
         U(-1, 1) and the first layer's weights are divided by the grid radius, so every hidden unit bends
-        somewhere inside the kernel whatever its size. The output layer is drawn from N(0, 1) with zero bias
-        and rescaled so the kernel's standard deviation is exactly ``target_std``.
+        somewhere inside the kernel whatever its size.
+
+        Matching the weights' standard deviation is not enough: the N_L features share a large mean over the
+        taps, so every generated kernel would carry a large constant (DC) part, and its response to a smooth or
+        positive input (any ReLU output) would have up to ``taps`` times the variance of a regular kernel's,
+        layer after layer (an untrained Hyper-UNet in eval mode then outputs ~1e8). So the output layer is drawn
+        from N(0, 1), its bias cancels the features' mean over the taps and adds a kernel mean of standard
+        deviation ``target_std / sqrt(taps)`` (that of i.i.d. weights), and both are rescaled so the kernels'
+        standard deviation is exactly ``target_std``.
         """
         radius = float(coords.abs().max()) if coords.numel() else 0.0
         radius = max(radius, 1.0)
@@ -92,8 +99,19 @@ class CoordinateKernelNet(nn.Module):
             bound = 1.0 / math.sqrt(fan_in) if j else 1.0 / radius
             nn.init.uniform_(layer.weight, -bound * math.sqrt(3), bound * math.sqrt(3))
             nn.init.uniform_(layer.bias, -1.0, 1.0)
+        coords = coords.to(self.out.weight)
+        taps = coords.shape[0]
+        features = self.features(coords)
+        mean_features = features.mean(dim=0)
         nn.init.normal_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-        kernel = self(coords.to(self.out.weight))
+        varying = self.out.weight @ (features - mean_features).t()  # each kernel's part that varies over the taps
+        spread = varying.std() if varying.numel() > 1 else varying.new_zeros(())
+        tiny = torch.finfo(spread.dtype).tiny
+        self.out.weight.mul_(target_std * math.sqrt(1.0 - 1.0 / taps) / spread.clamp_min(tiny) if taps > 1 else 0.0)
+        kernel_means = torch.randn_like(self.out.bias) * (target_std / math.sqrt(taps))
+        self.out.bias.copy_(kernel_means - self.out.weight @ mean_features)
+        kernel = self(coords)
         spread = kernel.std() if kernel.numel() > 1 else kernel.abs().reshape(())
-        self.out.weight.mul_(target_std / spread.clamp_min(torch.finfo(spread.dtype).tiny))
+        ratio = target_std / spread.clamp_min(tiny)
+        self.out.weight.mul_(ratio)
+        self.out.bias.mul_(ratio)
