@@ -17,7 +17,6 @@ from monai_hyperconv.data.csmri import (
     generate_icbm152_slices,
     image_name,
     load_csmri_datalist,
-    load_weights,
     plot_noise_examples,
     prepare_csmri_datalist,
     read_test_report,
@@ -197,6 +196,8 @@ class _Oracle(torch.nn.Module):
 
 
 def test_load_weights_model_and_last_checkpoint_and_errors(tmp_path):
+    from monai_hyperconv.workflows import load_network_weights as load_weights
+
     net = torch.nn.Conv2d(1, 1, 3)
     torch.save(net.state_dict(), tmp_path / "model.pt")
     torch.save({"network": net.state_dict(), "optimizer": {}}, tmp_path / "last.pt")

@@ -16,6 +16,8 @@ import yaml
 from monai.bundle import ckpt_export, verify_net_in_out
 from monai.bundle import run as bundle_run
 
+from helpers import exception_chain_text
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUNDLE = os.path.join(REPO, "bundles", "liver_lesion_seg")
 CONFIGS = os.path.join(BUNDLE, "configs")
@@ -284,6 +286,35 @@ def test_verify_net_in_out_and_ckpt_export(trained, tmp_path):
     ts = tmp_path / "model.ts"
     ckpt_export(net_id="network_def", filepath=str(ts), ckpt_file=str(root / "models" / "model.pt"),
                 meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=[INFER, tiny], bundle_root=str(root),
+                use_trace=True, input_shape=[1, 1, 32, 32])
+    exported = torch.jit.load(str(ts))
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([INFER, tiny])
+    net = parser.get_parsed_content("network_def")
+    net.load_state_dict(torch.load(root / "models" / "model.pt", weights_only=True))
+    net.eval()
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+def test_materialized_export_has_no_kernel_networks_and_same_outputs(trained, tmp_path):
+    """configs/export/materialize.yaml: materialized weights, then MONAI's ckpt_export of network_materialized."""
+    root, _ = trained
+    tiny = _write_yaml(tmp_path / "tiny.yaml", TINY)
+    configs = [INFER, os.path.join(REPO, "configs", "export", "materialize.yaml"), tiny]
+    out = str(tmp_path / "model_materialized.pt")
+    with pytest.raises(Exception) as e:
+        bundle_run(config_file=configs, bundle_root=str(root), checkpoint=str(tmp_path / "none.pt"), materialized_checkpoint=out)
+    assert "none.pt" in exception_chain_text(e.value) and not os.path.exists(out)
+    bundle_run(config_file=configs, bundle_root=str(root), materialized_checkpoint=out)  # from models/model.pt
+    weights = torch.load(tmp_path / "model_materialized.pt", weights_only=True)
+    assert weights and not [k for k in weights if "kernel_net" in k]
+    ts = tmp_path / "model_materialized.ts"
+    ckpt_export(net_id="network_materialized", filepath=str(ts), ckpt_file=str(tmp_path / "model_materialized.pt"),
+                meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=configs, bundle_root=str(root),
                 use_trace=True, input_shape=[1, 1, 32, 32])
     exported = torch.jit.load(str(ts))
     from monai.bundle import ConfigParser

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from monai.bundle import ConfigParser
 from torch import nn
 
-__all__ = ["build_bundle_network", "extract_state_dict", "load_bundle_network"]
+from monai_hyperconv.workflows.checkpoint import extract_state_dict
 
-# Keys under which MONAI's CheckpointSaver and common training scripts store the network's weights.
-_NETWORK_KEYS = ("network", "model", "net", "state_dict", "model_state_dict")
+__all__ = ["build_bundle_network", "extract_state_dict", "load_bundle_network"]
 
 
 def _config_files(config_file: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
@@ -55,33 +54,6 @@ def build_bundle_network(
             f"id {network_id!r} in config {config_file!r} is a {type(network).__name__}, not a torch module."
         )
     return network
-
-
-def extract_state_dict(checkpoint: Any, path: str = "<checkpoint>") -> dict[str, torch.Tensor]:
-    """The network's state dict inside a loaded checkpoint.
-
-    Accepts a bare state dict (MONAI's ``model.pt``), a dict holding it under ``network``/``model``/``net``/
-    ``state_dict`` (e.g. a ``checkpoint_last.pt`` with optimizer and trainer state), or a pickled module. A
-    ``module.`` prefix left by DistributedDataParallel is removed.
-    """
-    if isinstance(checkpoint, nn.Module):
-        checkpoint = checkpoint.state_dict()
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(
-            f"checkpoint {path!r} holds a {type(checkpoint).__name__}; expected a state dict or a dict of them."
-        )
-    if checkpoint and not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        for key in _NETWORK_KEYS:
-            if key in checkpoint:
-                return extract_state_dict(checkpoint[key], f"{path}[{key!r}]")
-        raise KeyError(
-            f"checkpoint {path!r} is neither a state dict nor a dict with one of the keys {_NETWORK_KEYS}; "
-            f"found keys {sorted(checkpoint)[:10]}."
-        )
-    state = dict(checkpoint)
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
 
 
 def load_bundle_network(

@@ -64,7 +64,6 @@ __all__ = [
     "prepare_csmri_datalist",
     "csmri_inference_files",
     "LoadMRISliced",
-    "load_weights",
     "image_name",
     "CSMRITestReport",
     "read_test_report",
@@ -482,27 +481,6 @@ class LoadMRISliced(MapTransform):
 # ---------------------------------------------------------------------------------------------------------------
 # evaluation
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def load_weights(network: torch.nn.Module, path: str, map_location="cpu") -> torch.nn.Module:
-    """Load ``model.pt`` (a state dict) or a ``checkpoint_last.pt`` (its ``network`` entry) into ``network``.
-
-    Raises:
-        FileNotFoundError: naming ``path`` when it does not exist.
-        RuntimeError: naming ``path`` when it cannot be read or does not fit the network.
-    """
-    require_files([path], "checkpoint (train the bundle first, or pass --checkpoint)")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise RuntimeError(f"Cannot read the checkpoint {path}: {e}") from e
-    if isinstance(state, Mapping) and "network" in state and isinstance(state["network"], Mapping):
-        state = state["network"]
-    try:
-        network.load_state_dict(state)
-    except Exception as e:
-        raise RuntimeError(f"The checkpoint {path} does not fit the network (another network_def?): {e}") from e
-    return network
 
 
 def image_name(meta: Mapping, index: int = 0, root_dir: str | None = None) -> str:

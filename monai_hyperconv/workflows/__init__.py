@@ -4,7 +4,8 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
 
 - :mod:`~monai_hyperconv.workflows.atomic`: text, CSV and JSON files written atomically.
 - :class:`ResumableCheckpointer` (+ :func:`atomic_torch_save`): ``model.pt`` (best by a validation metric) and
-  ``checkpoint_last.pt`` (network, optimizer, trainer), written atomically; ``resume=True`` continues a killed run.
+  ``checkpoint_last.pt`` (network, optimizer, trainer), written atomically; ``resume=True`` continues a killed run;
+  :func:`load_network_weights` reads either into a network, :func:`save_materialized_weights` exports for deployment.
 - :mod:`~monai_hyperconv.workflows.validation`: checks that name the file and what was expected.
 - :class:`EpochTimeLimit`: end training at an epoch boundary within a wall-clock budget.
 - :func:`init_output_bias`: start sigmoid outputs at the foreground prior (rare lesions).
@@ -13,7 +14,15 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
 """
 
 from monai_hyperconv.workflows.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
-from monai_hyperconv.workflows.checkpoint import ResumableCheckpointer, atomic_torch_save, is_main_process, unwrap_module
+from monai_hyperconv.workflows.checkpoint import (
+    ResumableCheckpointer,
+    atomic_torch_save,
+    extract_state_dict,
+    is_main_process,
+    load_network_weights,
+    save_materialized_weights,
+    unwrap_module,
+)
 from monai_hyperconv.workflows.init import init_output_bias
 from monai_hyperconv.workflows.noise_sweep import (
     NoiseSweep,
@@ -46,6 +55,9 @@ __all__ = [
     "atomic_torch_save",
     "is_main_process",
     "unwrap_module",
+    "extract_state_dict",
+    "load_network_weights",
+    "save_materialized_weights",
     "NoiseSweep",
     "run_noise_sweep",
     "write_sweep_csv",
