@@ -81,6 +81,17 @@ def test_best_by_validation_loss_and_resume(tmp_path):
     torch.testing.assert_close(net2.weight, ref.weight)
 
 
+def test_fresh_run_moves_earlier_checkpoints_aside(tmp_path):
+    _fake_training(tmp_path, [0.9, 0.5])
+    earlier = {n: (tmp_path / n).read_bytes() for n in ("model.pt", "checkpoint_last.pt")}
+    _fake_training(tmp_path, [0.8])  # resume false: a new run into the same folder
+    kept = list((tmp_path / "previous").iterdir())
+    assert len(kept) == 1 and {n: (kept[0] / n).read_bytes() for n in earlier} == earlier
+    assert torch.load(tmp_path / "checkpoint_last.pt", weights_only=True)["checkpointer"]["best_epoch"] == 1
+    _fake_training(tmp_path, [0.8, 0.7], resume=True)  # resuming continues in place, nothing moved
+    assert len(list((tmp_path / "previous").iterdir())) == 1
+
+
 def test_checkpointer_names_a_missing_metric(tmp_path):
     net = torch.nn.Linear(2, 1)
     trainer = Engine(lambda e, b: None)

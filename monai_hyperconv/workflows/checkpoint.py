@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 
 import torch
@@ -154,6 +155,10 @@ class ResumableCheckpointer:
     next epoch and ``model.pt`` is only replaced by a truly better epoch. ``max_epochs`` of the running trainer is
     kept, so a resumed run can also train longer than the first one.
 
+    A fresh run (``resume=False``) into a ``save_dir`` that holds checkpoints of an earlier run never overwrites
+    them: just before its first write they are moved to ``save_dir/previous/<date-time>/`` (a warning says where),
+    so a run that fails before finishing an epoch leaves them in place.
+
     Args:
         save_dir: folder of the checkpoints (created when missing).
         save_dict: objects with ``state_dict`` / ``load_state_dict``, e.g. ``{"network": net, "optimizer": opt}``.
@@ -201,6 +206,7 @@ class ResumableCheckpointer:
         self.engine_key = engine_key
         self.best_metric = math.inf if mode == "min" else -math.inf
         self.best_epoch = -1
+        self._earlier_kept = self.resume  # a resumed run continues the files in place
         self.logger = logging.getLogger(self.__class__.__name__)
 
     def attach(self, engine: Engine) -> None:
@@ -261,6 +267,8 @@ class ResumableCheckpointer:
                 "attach it after the ValidationHandler and name a metric of the validator."
             )
         value = float(metrics[self.metric_name])
+        if not self._earlier_kept and is_main_process():
+            self._keep_earlier_checkpoints()
         if self._improved(value):
             self.best_metric, self.best_epoch = value, int(engine.state.epoch)
             if is_main_process():
@@ -270,3 +278,19 @@ class ResumableCheckpointer:
             state = {k: unwrap_module(v).state_dict() for k, v in self.save_dict.items()}
             state["checkpointer"] = self.state_dict()
             atomic_torch_save(state, self.last_path)
+
+    def _keep_earlier_checkpoints(self) -> None:
+        """Move an earlier run's checkpoints out of the way of a fresh run (once, before its first write)."""
+        self._earlier_kept = True
+        earlier = [p for p in (self.best_path, self.last_path) if os.path.isfile(p)]
+        if not earlier:
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(os.path.getmtime(p) for p in earlier)))
+        folder = os.path.join(self.save_dir, "previous", stamp)
+        os.makedirs(folder, exist_ok=True)
+        for path in earlier:
+            os.replace(path, os.path.join(folder, os.path.basename(path)))
+        self.logger.warning(
+            f"Fresh run (resume false) in {self.save_dir}: the earlier run's {[os.path.basename(p) for p in earlier]} "
+            f"moved to {folder} (pass --resume true to continue a run instead)."
+        )
