@@ -114,7 +114,7 @@ def test_inference_writes_one_label_volume_per_input_in_input_geometry(trained):
                    [i["image"] for i in yaml.safe_load(open(root / "outputs" / "datalist.json"))["test"]]]
     for img_path in test_images:
         name = os.path.basename(img_path).split(".nii")[0]
-        pred = nib.load(root / "outputs" / f"{name}_lesion.nii.gz")
+        pred = nib.load(root / "outputs" / f"{name}.nii.gz")
         img = nib.load(img_path)
         assert pred.shape == img.shape and np.allclose(pred.affine, img.affine)
         assert pred.get_data_dtype() == np.uint8 and set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
@@ -178,9 +178,17 @@ def test_inference_undoes_orientation_and_resize_exactly(tmp_path):
                output_dir=str(tmp_path / "out"))
     for name, src in (("volume-0", inputs / "volume-0.nii"), ("volume-1", inputs / "volume-1.nii.gz")):
         img = nib.load(src)
-        pred = nib.load(tmp_path / "out" / f"{name}_lesion.nii.gz")
+        pred = nib.load(tmp_path / "out" / f"{name}.nii.gz")
         assert pred.shape == img.shape and np.allclose(pred.affine, img.affine)
         np.testing.assert_array_equal(np.asarray(pred.dataobj), (np.asarray(img.dataobj) > 75).astype(np.uint8))
+    # predictions are named after their inputs: never into the inputs' own folder
+    before = _digest(inputs / "volume-1.nii.gz")
+    with pytest.raises(Exception) as e:
+        bundle_run(config_file=[INFER], bundle_root=str(tmp_path), input_dir=str(inputs), image_size=16,
+                   network_def="$torch.nn.Threshold(0.5, -1.0)", checkpoint=str(tmp_path / "identity.pt"),
+                   output_dir=str(inputs))
+    assert "volume-1.nii.gz would overwrite it" in exception_chain_text(e.value)
+    assert _digest(inputs / "volume-1.nii.gz") == before
 
 
 # ---------------------------------------------------------------- bad input

@@ -32,6 +32,7 @@ __all__ = [
     "load_lits_datalist",
     "prepare_lits_datalist",
     "lits_inference_files",
+    "check_predictions_spare_inputs",
 ]
 
 #: label values of a LiTS segmentation: background, liver, tumour
@@ -172,6 +173,23 @@ def _prepare(dataset_dir, datalist_file, seed, proportions, synthetic) -> dict[s
     if datalist_file:
         write_datalist(split, datalist_file, dataset_dir, source)
     return split
+
+
+def check_predictions_spare_inputs(files: Sequence[Mapping], output_dir: str, postfix: str = "") -> None:
+    """Refuse an ``output_dir`` where a prediction ``<name>[_<postfix>].nii.gz`` would replace one of the inputs.
+
+    Raises:
+        FileExistsError: naming the input that would be overwritten.
+    """
+    for item in files:
+        name = os.path.basename(item["image"])
+        stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else os.path.splitext(name)[0]
+        target = os.path.join(output_dir, f"{stem}_{postfix}.nii.gz" if postfix else f"{stem}.nii.gz")
+        if os.path.exists(target) and os.path.samefile(target, item["image"]):
+            raise FileExistsError(
+                f"The prediction for {item['image']} would overwrite it: choose an output_dir other than its folder "
+                "(or an output_postfix)."
+            )
 
 
 def lits_inference_files(input_dir: str | None = None, **datalist_kwargs) -> list[dict]:
