@@ -170,6 +170,29 @@ def test_evaluate_reports_fold_dice_summary_and_sweep(trained):
         assert {r["subject"] for r in csv.DictReader(f)} == {"training02", "training03"}
 
 
+def test_inference_puts_lesions_where_they_are(trained, tmp_path):
+    """A hand-set network (lesion where the z-scored FLAIR > 1) through inference.yaml: the three-plane fusion and
+    the undone crop and padding must put its masks on the raters' lesions, for volumes smaller and larger than
+    the crop."""
+    flair_threshold = torch.nn.Conv2d(4, 1, 1)
+    with torch.no_grad():
+        flair_threshold.weight.copy_(torch.tensor([10.0, 0.0, 0.0, 0.0]).view(1, 4, 1, 1))
+        flair_threshold.bias.fill_(-10.0)
+    torch.save(flair_threshold.state_dict(), tmp_path / "threshold.pt")
+    common = {k: v for k, v in trained["common"].items() if k != "max_epochs"}
+    run_inprocess([INFER], **common, network_def="$torch.nn.Conv2d(4, 1, 1)", checkpoint=str(tmp_path / "threshold.pt"),
+                  infer_on="labelled", prediction_dir=str(tmp_path / "pred"))
+    data = trained["tmp"] / "data" / "training"
+    for subject in ("training01", "training02", "training03"):  # y: 28 < 32 (padded), all smaller, y 34 > 32 (cropped)
+        for t in (1, 2):
+            pred = np.asarray(nib.load(tmp_path / "pred" / f"{subject}_{t:02d}_lesion.nii.gz").dataobj) > 0
+            masks = [np.asarray(nib.load(data / subject / "masks" / f"{subject}_{t:02d}_mask{r}.nii").dataobj) > 0
+                     for r in (1, 2)]
+            inner, outer = masks[1], masks[0]  # the second rater drew the lesions smaller
+            assert (pred & inner).sum() >= 0.9 * inner.sum(), (subject, t)  # found
+            assert (pred & outer).sum() >= 0.9 * pred.sum(), (subject, t)  # in place
+
+
 @pytest.mark.parametrize("fold", [0, 1, 2])
 def test_fold_ids_hold_out_one_subject(trained, fold):
     parser = ConfigParser()
