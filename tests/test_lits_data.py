@@ -250,3 +250,11 @@ def test_reused_synthetic_data_warns_about_other_generator_arguments(tmp_path, c
     assert "other arguments" not in caplog.text
     assert not synthetic_ct.ensure_synthetic_lits(str(tmp_path / "lits"), **{**kw, "num_volumes": 8})
     assert "'num_volumes': (3, 8)" in caplog.text and "delete the folder" in caplog.text
+
+
+def test_too_few_volumes_to_split_names_the_folder(tmp_path):
+    img, lab = phantom()
+    for n in range(2):
+        write_lits_pair(tmp_path / "lits", n, img, lab, np.eye(4))
+    with pytest.raises(ValueError, match=r"LiTS dataset folder .*lits'.*Need at least 3 volumes .* found 2"):
+        prepare_lits_datalist(str(tmp_path / "lits"), None, synthetic=None)

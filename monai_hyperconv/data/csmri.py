@@ -361,7 +361,10 @@ def _prepare(dataset_dir, datalist_file, seed, proportions, slices_per_volume, s
     source = datalist_source(dataset_dir, seed, names)
     if reusable_datalist(datalist_file, source):
         return load_csmri_datalist(datalist_file, dataset_dir)
-    split = split_by_subject(items, proportions, seed)
+    try:
+        split = split_by_subject(items, proportions, seed)
+    except ValueError as e:
+        raise ValueError(f"CS-MRI dataset folder {dataset_dir!r}: {e}") from e
     if datalist_file:
         write_csmri_datalist(split, datalist_file, dataset_dir, source)
     return split

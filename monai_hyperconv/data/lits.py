@@ -169,7 +169,10 @@ def _prepare(dataset_dir, datalist_file, seed, proportions, synthetic) -> dict[s
     source = datalist_source(dataset_dir, seed, [os.path.basename(p["image"]) for p in pairs])
     if reusable_datalist(datalist_file, source):
         return load_lits_datalist(datalist_file, dataset_dir)
-    split = split_lits(pairs, proportions, seed)
+    try:
+        split = split_lits(pairs, proportions, seed)
+    except ValueError as e:
+        raise ValueError(f"LiTS dataset folder {dataset_dir!r}: {e}") from e
     if datalist_file:
         write_datalist(split, datalist_file, dataset_dir, source)
     return split
