@@ -286,16 +286,8 @@ def test_resume_without_checkpoint_names_the_file(tmp_path):
 # ---------------------------------------------------------------- MONAI bundle scripts
 
 
-def test_verify_net_in_out_and_ckpt_export(trained, tmp_path):
-    root, _ = trained
-    tiny = _write_yaml(tmp_path / "tiny.yaml", TINY)
-    verify_net_in_out(net_id="network_def", meta_file=os.path.join(CONFIGS, "metadata.json"),
-                      config_file=[INFER, tiny], bundle_root=str(root), device="cpu")
-    ts = tmp_path / "model.ts"
-    ckpt_export(net_id="network_def", filepath=str(ts), ckpt_file=str(root / "models" / "model.pt"),
-                meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=[INFER, tiny], bundle_root=str(root),
-                use_trace=True, input_shape=[1, 1, 32, 32])
-    exported = torch.jit.load(str(ts))
+def _assert_same_outputs_as_trained_network(exported, root, tiny):
+    """``exported`` computes what the bundle's hyper network_def with ``models/model.pt`` computes."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
@@ -306,6 +298,18 @@ def test_verify_net_in_out_and_ckpt_export(trained, tmp_path):
     x = torch.rand(2, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(exported(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+def test_verify_net_in_out_and_ckpt_export(trained, tmp_path):
+    root, _ = trained
+    tiny = _write_yaml(tmp_path / "tiny.yaml", TINY)
+    verify_net_in_out(net_id="network_def", meta_file=os.path.join(CONFIGS, "metadata.json"),
+                      config_file=[INFER, tiny], bundle_root=str(root), device="cpu")
+    ts = tmp_path / "model.ts"
+    ckpt_export(net_id="network_def", filepath=str(ts), ckpt_file=str(root / "models" / "model.pt"),
+                meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=[INFER, tiny], bundle_root=str(root),
+                use_trace=True, input_shape=[1, 1, 32, 32])
+    _assert_same_outputs_as_trained_network(torch.jit.load(str(ts)), root, tiny)
 
 
 def test_materialized_export_has_no_kernel_networks_and_same_outputs(trained, tmp_path):
@@ -324,28 +328,24 @@ def test_materialized_export_has_no_kernel_networks_and_same_outputs(trained, tm
     ckpt_export(net_id="network_materialized", filepath=str(ts), ckpt_file=str(tmp_path / "model_materialized.pt"),
                 meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=configs, bundle_root=str(root),
                 use_trace=True, input_shape=[1, 1, 32, 32])
-    exported = torch.jit.load(str(ts))
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config([INFER, tiny])
-    net = parser.get_parsed_content("network_def")
-    net.load_state_dict(torch.load(root / "models" / "model.pt", weights_only=True))
-    net.eval()
-    x = torch.rand(2, 1, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(exported(x), net(x), rtol=1e-4, atol=1e-4)
+    _assert_same_outputs_as_trained_network(torch.jit.load(str(ts)), root, tiny)
 
 
-@pytest.mark.slow
-def test_torchrun_two_process_gloo(tmp_path):
-    tiny = _write_yaml(tmp_path / "tiny.yaml", {**TINY, "max_epochs": 2})
+def _torchrun_train(root, **overrides):
+    """train.yaml + multi_gpu_train.yaml on the tiny data in two gloo processes; returns their output."""
+    tiny = _write_yaml(root / "tiny.yaml", {**TINY, **overrides})
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, MULTI, tiny]), "--bundle_root", str(tmp_path)]
+           "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, MULTI, tiny]), "--bundle_root", str(root)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+@pytest.mark.slow
+def test_torchrun_two_process_gloo(tmp_path):
+    _torchrun_train(tmp_path, max_epochs=2)
     last = torch.load(tmp_path / "models" / "checkpoint_last.pt", weights_only=True)
     best = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
     assert all(not k.startswith("module.") for k in best)  # saved unwrapped from DistributedDataParallel
@@ -390,13 +390,7 @@ def test_torchrun_time_limit_stops_every_rank_at_the_same_epoch(tmp_path):
     """train_time_limit also holds under torchrun: both ranks stop after epoch 1, none hangs.
 
     The budget (0.1 s) is below twice any tiny epoch's duration, so the run must stop after the first epoch."""
-    tiny = _write_yaml(tmp_path / "tiny.yaml", {**TINY, "max_epochs": 3, "train_time_limit": 0.1})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, MULTI, tiny]), "--bundle_root", str(tmp_path)]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
+    out = _torchrun_train(tmp_path, max_epochs=3, train_time_limit=0.1)
     assert "EpochTimeLimit: stopping after epoch 1" in out
     last = torch.load(tmp_path / "models" / "checkpoint_last.pt", weights_only=True)
     assert last["trainer"]["iteration"] == last["trainer"]["epoch_length"]
