@@ -1,4 +1,5 @@
-"""MONAI-style transforms of the plugin: test-time noise, k-space under-sampling (CS-MRI), MS slicing."""
+"""MONAI-style transforms of the plugin: test-time noise, k-space under-sampling (CS-MRI), MS slicing, resizing
+with a smooth inverse."""
 
 from monai_hyperconv.transforms.kspace import (
     PoissonUndersample,
@@ -16,6 +17,7 @@ from monai_hyperconv.transforms.ms import (
     OrthogonalSliced,
     RandOrthogonalSliced,
 )
+from monai_hyperconv.transforms.resize import SmoothInverseResize, SmoothInverseResized
 from monai_hyperconv.transforms.noise import (
     TEST_NOISE_KINDS,
     RandSaltPepperNoise,
@@ -37,6 +39,8 @@ __all__ = [
     "RandSaltPepperNoised",
     "RandSpeckleNoise",
     "RandSpeckleNoised",
+    "SmoothInverseResize",
+    "SmoothInverseResized",
     "TEST_NOISE_KINDS",
     "centered_kspace",
     "kspace_noise_factory",
