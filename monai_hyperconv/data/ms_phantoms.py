@@ -47,6 +47,9 @@ __all__ = [
     "ensure_ms_dataset",
 ]
 
+#: written into a generated phantom folder: the generator's arguments (compared when the folder is reused)
+MARKER_FILENAME = "phantoms.json"
+
 #: relative intensity of CSF, GM, WM and lesion in each contrast (lesions bright on FLAIR/PD/T2, dark on T1)
 TISSUE_INTENSITIES = {
     "flair": (0.15, 0.75, 0.55, 1.30),
@@ -273,7 +276,7 @@ def ensure_ms_dataset(
     params = dict(num_subjects=num_subjects, num_timepoints=num_timepoints, num_test_subjects=num_test_subjects,
                   seed=seed, voxel_size=voxel_size)
     if isbi_has_data(root):
-        warn_if_generated_differently(root, "phantoms.json", params)
+        warn_if_generated_differently(root, MARKER_FILENAME, params)
         return str(root)
     if root.is_dir() and any(root.iterdir()):
         raise FileNotFoundError(
@@ -288,7 +291,7 @@ def ensure_ms_dataset(
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset folder should not be
     try:
         generate_ms_phantoms(tmp, **params)
-        (tmp / "phantoms.json").write_text(json.dumps(params, indent=1))
+        (tmp / MARKER_FILENAME).write_text(json.dumps(params, indent=1))
         if not root.exists():
             try:
                 os.rename(tmp, root)
