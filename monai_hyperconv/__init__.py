@@ -1,15 +1,24 @@
 """monai_hyperconv: hyper-convolutions (kernels generated from grid coordinates) as MONAI components.
 
 Importing the package registers ``Conv["hyper", d]`` with MONAI's layer factory and makes every layer, block,
-network and transform resolvable by its short name in MONAI bundle configs (``_target_: PaperUNet``).
+network, transform, engine and app component resolvable by its short name in MONAI bundle configs
+(``_target_: PaperUNet``).
+
+Layout, imports running one way (``tests/test_layering.py``): ``utils`` <- the core (``layers`` <- ``blocks`` <-
+``networks`` <- ``convert``) <- ``transforms`` <- ``engines`` <- ``apps`` (shared helpers <- ``liver``, ``ms``,
+``csmri``) <- ``analysis``.
 """
 
 __version__ = "0.1.0"
 
-from monai_hyperconv import blocks, data, layers, networks, transforms, workflows  # noqa: E402
-from monai_hyperconv.convert import hyperize, materialize  # noqa: E402
-from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd  # noqa: E402
-from monai_hyperconv.networks import (  # noqa: E402
+# the task apps' components resolve by short name in bundle configs once their modules are imported
+import monai_hyperconv.apps.csmri
+import monai_hyperconv.apps.liver
+import monai_hyperconv.apps.ms  # noqa: F401  (only imported, for the side effect above)
+from monai_hyperconv import apps, blocks, engines, layers, networks, transforms, utils
+from monai_hyperconv.convert import hyperize, materialize
+from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
+from monai_hyperconv.networks import (
     FlatDilatedCNN,
     FlatHyperCNN,
     HyperSegNet,
@@ -29,13 +38,14 @@ __all__ = [
     "MultiBranchUNet",
     "PaperUNet",
     "__version__",
+    "apps",
     "blocks",
-    "data",
+    "engines",
     "hyperize",
     "layers",
     "materialize",
     "networks",
     "receptive_field",
     "transforms",
-    "workflows",
+    "utils",
 ]

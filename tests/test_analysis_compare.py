@@ -8,6 +8,7 @@ finished models, refusing mixed settings, the report) runs for real through ``mo
 import json
 import os
 import textwrap
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -50,7 +51,7 @@ run:
 
 # merged on top of train.yaml, as the liver bundle's evaluate.yaml
 EVALUATE = """
-imports: ["$import os", "$import json", "$import torch", "$from monai_hyperconv.workflows import write_sweep_csv"]
+imports: ["$import os", "$import json", "$import torch", "$from monai_hyperconv.engines import write_sweep_csv"]
 split: test
 model_name: model
 run:
@@ -95,9 +96,9 @@ class CountingLauncher:
     def __call__(self, config_files, overrides, log_path):
         self.calls.append((os.path.basename(config_files[-2]), os.path.basename(config_files[-1]), dict(overrides)))
         inprocess_launcher(config_files, overrides, log_path)
-        if self.kill_after_training_of and config_files[-1].endswith(self.kill_after_training_of):
-            if config_files[-2].endswith("train.yaml"):
-                raise KeyboardInterrupt("killed while training")  # checkpoint_last.pt exists, no marker
+        killed = self.kill_after_training_of and config_files[-1].endswith(self.kill_after_training_of)
+        if killed and config_files[-2].endswith("train.yaml"):
+            raise KeyboardInterrupt("killed while training")  # checkpoint_last.pt exists, no marker
 
 
 def _runner(bundle, tmp_path, launcher, **kwargs):
@@ -147,7 +148,7 @@ def test_runner_resumes_without_retraining_finished_models(bundle, tmp_path):
     assert float(rows["net_5x5"]["train_dice"]) == pytest.approx(1.0)
     assert int(rows["net_3x3"]["parameters"]) == 10 and int(rows["net_5x5"]["parameters"]) == 26
     assert rows["net_3x3"]["receptive_field"] == "3 px" and rows["net_5x5"]["receptive_field"] == "5 px"
-    markdown = open(paths["md"]).read()
+    markdown = Path(paths["md"]).read_text()
     assert "| net_5x5 | 0.000M | 5 px | 1 | 0.5 | 0.25 |" in markdown
     assert float(rows["net_3x3"]["test_loss"]) == 0.25
     assert os.path.isfile(cmp_dir / "net_5x5" / "eval_test" / "noise_sweep_net_5x5.csv")  # model_name was passed
@@ -162,9 +163,9 @@ def test_runner_resumes_without_retraining_finished_models(bundle, tmp_path):
 
     # a third run with everything done launches nothing and rewrites the same report
     third = CountingLauncher()
-    before = open(paths["csv"]).read()
+    before = Path(paths["csv"]).read_text()
     _runner(bundle, tmp_path, third).run()
-    assert third.calls == [] and open(paths["csv"]).read() == before
+    assert third.calls == [] and Path(paths["csv"]).read_text() == before
 
     # other evaluation settings: every model is re-evaluated, none retrained
     fourth = CountingLauncher()
@@ -246,7 +247,7 @@ def test_experiment_file_and_run_comparison(bundle, tmp_path):
     # the command line's override applies to every model, a model's own override on top of it
     assert (tmp_path / "out" / "net_3x3" / "models" / "runs.txt").read_text() == "resume=False seed=3 epochs=1\n"
     assert (tmp_path / "out" / "net_3x3_long" / "models" / "runs.txt").read_text() == "resume=False seed=3 epochs=7\n"
-    assert '`net_3x3_long`: ' in open(paths["md"]).read()
+    assert '`net_3x3_long`: ' in Path(paths["md"]).read_text()
     bad = tmp_path / "bad.yaml"
     bad.write_text("bundle_root: x\nnetwork: []\n")
     with pytest.raises(ValueError, match="bad.yaml.*unknown keys \\['network'\\].*missing keys"):
@@ -311,4 +312,4 @@ def test_metrics_and_sweep_paths_take_the_run_overrides(bundle, tmp_path):
     assert os.path.isfile(os.path.join(model_dir, "eval_test", "fold2", "metrics_net_3x3.json"))
     row = read_csv(os.path.join(str(tmp_path / "cmp"), "comparison.csv"))[0]
     assert float(row["test_dice"]) == pytest.approx(0.3)
-    assert json.load(open(os.path.join(model_dir, "result.json")))["sweep_csvs"]  # found in fold2/, else it raises
+    assert json.loads(Path(os.path.join(model_dir, "result.json")).read_text())["sweep_csvs"]  # found in fold2/, else it raises

@@ -10,8 +10,8 @@ from torch import nn
 from monai_hyperconv import HyperConv2d, HyperConvNd, hyperize
 from monai_hyperconv.analysis import (
     analyze_kernels,
-    build_bundle_network,
     analyze_recapitulation,
+    build_bundle_network,
     conv_kernels,
     extract_state_dict,
     fit_kernel_net,

@@ -151,7 +151,7 @@ def test_bundle_ckpt_export_of_a_hyper_network(tmp_path):
         "--ckpt_file", str(ckpt), "--meta_file", str(meta), "--config_file", str(config),
         "--use_trace", "True", "--input_shape", "[1, 1, 32, 32]",
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     x = torch.randn(1, 1, 32, 32)
     trained.eval()

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from monai.data import DataLoader, Dataset
 
-from monai_hyperconv.data.csmri import (
+from monai_hyperconv.apps.csmri import (
     CSMRITestReport,
     LoadMRISliced,
     ensure_icbm152_slices,
@@ -81,7 +82,7 @@ def test_load_slice_of_volume_reoriented_to_ras_and_scaled(tmp_path):
     path = _save(str(tmp_path / "vol.nii.gz"), vol, affine)
     loader = LoadMRISliced()
     out = loader({"image": path, "slice": 0.5})["image"]
-    k = int(round(0.5 * 11))
+    k = round(0.5 * 11)
     assert out.shape == (1, 8, 10) and out.meta["patch_index"] == k
     expected = vol[::-1, ::-1, k]
     lo, hi = vol.min(), np.percentile(vol, 99.5)
@@ -113,17 +114,17 @@ def test_prepare_datalist_writes_reuses_and_checks(tmp_path):
     path = str(tmp_path / "out" / "datalist.json")
     split = prepare_csmri_datalist(str(data), path, seed=0)
     assert [len(split[k]) for k in ("training", "validation", "test")] == [4, 2, 2]
-    stored = json.load(open(path))
+    stored = json.loads(Path(path).read_text())
     assert not os.path.isabs(stored["training"][0]["image"])
     assert load_csmri_datalist(path, str(data)) == split
     # an edited JSON is reused as it is (the user's own split)
     stored["test"] = stored["test"][:1]
-    json.dump(stored, open(path, "w"))
+    Path(path).write_text(json.dumps(stored))
     assert len(prepare_csmri_datalist(str(data), path)["test"]) == 1
     os.remove(os.path.join(str(data), stored["test"][0]["image"]))
     with pytest.raises(FileNotFoundError, match="slice"):
         prepare_csmri_datalist(str(data), path)
-    json.dump({"training": []}, open(path, "w"))
+    Path(path).write_text(json.dumps({"training": []}))
     with pytest.raises(ValueError, match="lacks the lists"):
         load_csmri_datalist(path, str(data))
 
@@ -139,10 +140,10 @@ def test_empty_or_foreign_dataset_folder(tmp_path):
 
 
 def test_generate_icbm152_slices_deterministic_distinct_subjects(tmp_path):
-    kw = dict(num_subjects=3, slices_per_subject=2, seed=5)
+    kw = {"num_subjects": 3, "slices_per_subject": 2, "seed": 5}
     paths = generate_icbm152_slices(str(tmp_path / "a"), **kw)
     assert len(paths) == 6 and all(os.path.isfile(p) for p in paths)
-    assert json.load(open(tmp_path / "a" / "icbm152_slices.json"))["seed"] == 5
+    assert json.loads(Path(tmp_path / "a" / "icbm152_slices.json").read_text())["seed"] == 5
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # no temporary folder left
     arrays = [np.asarray(nib.load(p).dataobj) for p in paths]
     assert all(a.shape == (197, 233) and a.min() >= 0 and a.max() <= 1 for a in arrays)
@@ -196,7 +197,7 @@ class _Oracle(torch.nn.Module):
 
 
 def test_load_weights_model_and_last_checkpoint_and_errors(tmp_path):
-    from monai_hyperconv.workflows import load_network_weights as load_weights
+    from monai_hyperconv.engines import load_network_weights as load_weights
 
     net = torch.nn.Conv2d(1, 1, 3)
     torch.save(net.state_dict(), tmp_path / "model.pt")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from monai_hyperconv.data.icbm152 import (
+from monai_hyperconv.apps.icbm152 import (
     icbm152_path,
     load_icbm152,
     random_bias_field,

@@ -6,18 +6,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from helpers import exception_chain_text
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged
 
-from monai_hyperconv.data.isbi import (
-    ISBI_CONTRASTS,
-    find_isbi_images,
-    gold_standard,
-    isbi_fold,
-    isbi_has_data,
-    labelled_subjects,
-)
-from monai_hyperconv.data.ms_phantoms import ensure_ms_dataset, lesion_map, make_phantom_subject
-from monai_hyperconv.transforms.ms import (
+from monai_hyperconv.apps.ms import (
     CheckISBIFilesd,
     GoldStandardd,
     OrthogonalPlaneInferer,
@@ -25,8 +17,15 @@ from monai_hyperconv.transforms.ms import (
     RandOrthogonalSliced,
     pad_to_square,
 )
-
-from helpers import exception_chain_text
+from monai_hyperconv.apps.ms.isbi import (
+    ISBI_CONTRASTS,
+    find_isbi_images,
+    gold_standard,
+    isbi_fold,
+    isbi_has_data,
+    labelled_subjects,
+)
+from monai_hyperconv.apps.ms.phantoms import ensure_ms_dataset, lesion_map, make_phantom_subject
 
 
 def write_subject(root, name, timepoints=2, labelled=True, shape=(12, 14, 10), seed=0, ext=".nii", folder="training"):
@@ -176,7 +175,7 @@ def test_plane_fusion_puts_every_slice_back(slice_size):
     for planes in ((0,), (1,), (2,), (0, 1, 2)):
         in_plane = [s for p in planes for a, s in enumerate((10, 13, 8)) if a != p]
 
-        def first_channel(x):  # a "network" returning its input's first channel: fusion must rebuild the volume
+        def first_channel(x, in_plane=in_plane):  # a "network" returning its input's first channel: fusion must rebuild the volume
             assert x.shape[-1] == x.shape[-2] == (slice_size or max(in_plane))
             return x[:, :1]
 

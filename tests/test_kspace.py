@@ -206,7 +206,7 @@ def test_kspace_noise_factory_binds_the_training_mask():
 
 def test_poisson_disk_mask_is_public_at_the_package_level():
     """The issue's contract: ``monai_hyperconv.transforms.poisson_disk_mask(shape, acceleration, seed=...)``."""
-    import monai_hyperconv.transforms as transforms
+    from monai_hyperconv import transforms
 
     mask = transforms.poisson_disk_mask((96, 96), 8, seed=3)
     assert mask.dtype == bool and mask.shape == (96, 96)

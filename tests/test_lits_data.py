@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.transforms import Compose
 
-from monai_hyperconv.data import (
+from monai_hyperconv.apps.liver import (
     LITS_SPLIT,
     ensure_synthetic_lits,
     find_lits_pairs,
@@ -20,9 +21,9 @@ from monai_hyperconv.data import (
     prepare_lits_datalist,
     split_counts,
     split_lits,
+    synthetic_ct,
 )
-from monai_hyperconv.data import synthetic_ct
-from monai_hyperconv.workflows import VolumeSliceDataset
+from monai_hyperconv.engines import VolumeSliceDataset
 
 TRAIN_YAML = os.path.join(os.path.dirname(__file__), "..", "bundles", "liver_lesion_seg", "configs", "train.yaml")
 
@@ -90,14 +91,14 @@ def test_datalist_written_reused_and_overridable(tmp_path):
         write_lits_pair(data, n, img, lab, np.eye(4))
     dl_file = str(tmp_path / "out" / "datalist.json")
     first = prepare_lits_datalist(str(data), dl_file, seed=3, synthetic=None)
-    saved = json.load(open(dl_file))
+    saved = json.loads(Path(dl_file).read_text())
     assert saved["test"][0]["image"] == os.path.basename(first["test"][0]["image"])  # relative to dataset_dir
     assert [len(first[k]) for k in ("training", "validation", "test")] == [3, 1, 1]
     # a user-given datalist overrides the split
     custom = {"training": [{"image": "volume-4.nii", "label": "segmentation-4.nii"}],
               "validation": [{"image": "volume-3.nii", "label": "segmentation-3.nii"}],
               "test": [{"image": "volume-0.nii", "label": "segmentation-0.nii"}]}
-    json.dump(custom, open(dl_file, "w"))
+    Path(dl_file).write_text(json.dumps(custom))
     again = prepare_lits_datalist(str(data), dl_file, seed=3, synthetic=None)
     assert again["training"][0]["image"] == str(data / "volume-4.nii")
     assert lits_inference_files(None, dataset_dir=str(data), datalist_file=dl_file) == [
@@ -105,7 +106,7 @@ def test_datalist_written_reused_and_overridable(tmp_path):
     assert [os.path.basename(f["image"]) for f in lits_inference_files(str(data))] == [f"volume-{n}.nii" for n in range(5)]
     # a listed file that does not exist is named
     custom["test"][0]["image"] = "volume-99.nii"
-    json.dump(custom, open(dl_file, "w"))
+    Path(dl_file).write_text(json.dumps(custom))
     with pytest.raises(FileNotFoundError, match="volume-99.nii"):
         prepare_lits_datalist(str(data), dl_file, synthetic=None)
     with pytest.raises(FileNotFoundError, match="No LiTS volumes"):
@@ -155,7 +156,7 @@ def test_volume_slice_dataset_indexes_every_slice():
 
 
 def test_synthetic_ct_is_lits_like_and_deterministic(tmp_path):
-    kwargs = dict(num_volumes=2, size=64, num_slices=(10, 14), seed=7)
+    kwargs = {"num_volumes": 2, "size": 64, "num_slices": (10, 14), "seed": 7}
     pairs = generate_synthetic_lits(str(tmp_path / "a"), **kwargs)
     generate_synthetic_lits(str(tmp_path / "b"), **kwargs)
     assert sorted(os.listdir(tmp_path / "a")) == ["segmentation-0.nii", "segmentation-1.nii", "volume-0.nii", "volume-1.nii"]
@@ -182,7 +183,7 @@ def test_synthetic_ct_is_lits_like_and_deterministic(tmp_path):
 
 def test_ensure_synthetic_generates_once_atomically(tmp_path, monkeypatch):
     target = tmp_path / "data" / "lits"
-    kwargs = dict(num_volumes=3, size=32, num_slices=(4, 5), seed=0)
+    kwargs = {"num_volumes": 3, "size": 32, "num_slices": (4, 5), "seed": 0}
     assert ensure_synthetic_lits(str(target), **kwargs) is True
     assert len(find_lits_pairs(str(target))) == 3 and (target / synthetic_ct.MARKER_FILENAME).exists()
     stamp = os.path.getmtime(target / "volume-0.nii")
@@ -220,7 +221,7 @@ def test_datalist_of_another_folder_is_not_reused(tmp_path, caplog):
     assert sum(len(large[k]) for k in ("training", "validation", "test")) == 8
     assert all(item["image"].startswith(str(tmp_path / "large")) for k in large for item in large[k])
     assert "splitting it and replacing" in caplog.text
-    assert json.load(open(dl_file))["source"]["dataset_dir"] == os.path.realpath(tmp_path / "large")
+    assert json.loads(Path(dl_file).read_text())["source"]["dataset_dir"] == os.path.realpath(tmp_path / "large")
     # the same items elsewhere (a moved or copied dataset): the split is reused
     shutil.copytree(tmp_path / "large", tmp_path / "copy")
     assert prepare_lits_datalist(str(tmp_path / "copy"), dl_file, synthetic=None)["test"][0]["image"] == \

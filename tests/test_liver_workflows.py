@@ -1,4 +1,4 @@
-"""Reusable bundle machinery (monai_hyperconv.workflows): atomic saving, best/last checkpoints and resume, checks,
+"""Reusable bundle machinery (monai_hyperconv.engines, .utils): atomic saving, best/last checkpoints and resume, checks,
 noise sweep."""
 
 import csv
@@ -9,15 +9,14 @@ import torch
 from ignite.engine import Engine
 from monai.metrics import DiceMetric
 
-from monai_hyperconv.workflows import (
+from monai_hyperconv.engines import (
     CheckImageLabeld,
     NoiseSweep,
     ResumableCheckpointer,
-    atomic_torch_save,
-    ensure_writable_dir,
     read_sweep_csv,
     run_noise_sweep,
 )
+from monai_hyperconv.utils import atomic_torch_save, ensure_writable_dir
 
 
 class _Unpicklable:
@@ -59,7 +58,7 @@ def _fake_training(tmp_path, losses, resume=False, max_epochs=None):
 
 def test_best_by_validation_loss_and_resume(tmp_path):
     losses = [0.9, 0.5, 0.7, 0.6]
-    ckpt, net, trainer = _fake_training(tmp_path, losses[:3])
+    ckpt, _net, _trainer = _fake_training(tmp_path, losses[:3])
     assert (ckpt.best_epoch, ckpt.best_metric) == (2, 0.5)
     last = torch.load(tmp_path / "checkpoint_last.pt", weights_only=True)
     assert last["trainer"]["iteration"] == 9 and last["checkpointer"] == {"best_metric": 0.5, "best_epoch": 2}
@@ -150,8 +149,8 @@ def test_noise_sweep_levels_degrade_a_thresholding_model(tmp_path):
 
 
 def test_init_output_bias_starts_outputs_at_the_prior():
+    from monai_hyperconv.engines import init_output_bias
     from monai_hyperconv.networks import PaperUNet
-    from monai_hyperconv.workflows import init_output_bias
 
     net = PaperUNet(2, 1, 1, channels=4, conv="hyper", kernel_size=5)
     assert init_output_bias(net, None) is net
@@ -171,7 +170,7 @@ def test_init_output_bias_starts_outputs_at_the_prior():
 def test_epoch_time_limit_stops_at_an_epoch_boundary():
     import time
 
-    from monai_hyperconv.workflows import EpochTimeLimit
+    from monai_hyperconv.engines import EpochTimeLimit
 
     trainer = Engine(lambda e, b: time.sleep(0.05))
     EpochTimeLimit(0.5).attach(trainer)  # epochs of ~0.1 s: stops after ~4 of 20
@@ -184,7 +183,7 @@ def test_epoch_time_limit_stops_at_an_epoch_boundary():
 
 
 def test_as_bool_reads_command_line_flags():
-    from monai_hyperconv.workflows import as_bool
+    from monai_hyperconv.utils import as_bool
 
     assert [as_bool(v) for v in (True, 1, "true", "True", " YES ", "on", "1")] == [True] * 7
     assert [as_bool(v) for v in (False, 0, "false", "False", "no", "off", "0")] == [False] * 7

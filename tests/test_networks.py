@@ -12,9 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-import monai_hyperconv.blocks as blocks
-import monai_hyperconv.networks as networks
-from monai_hyperconv import materialize
+from monai_hyperconv import blocks, materialize, networks
 from monai_hyperconv.analysis.receptive_field import gradient_receptive_field
 from monai_hyperconv.blocks import PatchwiseDynamicConv, chain_receptive_field
 from monai_hyperconv.layers import HyperConvNd
@@ -31,15 +29,15 @@ SMALL_FLAT = (2, 2, 4, 4, 4, 2, 2)
 
 # (constructor, small kwargs, input channels): every network kind at a few channels.
 SMALL = [
-    (PaperUNet, dict(channels=2), 1),
-    (PaperUNet, dict(channels=2, conv="dilated"), 1),
-    (PaperUNet, dict(channels=2, conv="hyper", kernel_size=5), 1),
-    (PaperUNet, dict(channels=4, conv="hyper", kernel_size=3, non_local=True), 1),
-    (FlatDilatedCNN, dict(channels=SMALL_FLAT), 1),
-    (FlatHyperCNN, dict(channels=SMALL_FLAT, kernel_size=(3, 5, 9, 9, 9, 5, 3)), 1),
-    (MultiBranchUNet, dict(channels=2, conv="hyper", kernel_size=3), 3),
-    (MultiBranchUNet, dict(channels=4, non_local=True), 2),
-    (HyperSegNet, dict(channels=2), 1),
+    (PaperUNet, {"channels": 2}, 1),
+    (PaperUNet, {"channels": 2, "conv": "dilated"}, 1),
+    (PaperUNet, {"channels": 2, "conv": "hyper", "kernel_size": 5}, 1),
+    (PaperUNet, {"channels": 4, "conv": "hyper", "kernel_size": 3, "non_local": True}, 1),
+    (FlatDilatedCNN, {"channels": SMALL_FLAT}, 1),
+    (FlatHyperCNN, {"channels": SMALL_FLAT, "kernel_size": (3, 5, 9, 9, 9, 5, 3)}, 1),
+    (MultiBranchUNet, {"channels": 2, "conv": "hyper", "kernel_size": 3}, 3),
+    (MultiBranchUNet, {"channels": 4, "non_local": True}, 2),
+    (HyperSegNet, {"channels": 2}, 1),
 ]
 # 3-D: one network of each class (the 2-D list covers the options).
 SMALL_3D = [SMALL[2], SMALL[4], SMALL[5], SMALL[6], SMALL[8]]

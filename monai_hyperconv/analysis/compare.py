@@ -37,19 +37,19 @@ from monai.bundle import ConfigParser
 from monai_hyperconv.analysis.checkpoint import build_bundle_network
 from monai_hyperconv.analysis.receptive_field import network_receptive_field
 from monai_hyperconv.analysis.reports import markdown_table, write_csv
-from monai_hyperconv.workflows.atomic import atomic_write_text
+from monai_hyperconv.utils.atomic import atomic_write_text
 
 __all__ = [
+    "ComparisonRunner",
     "Evaluation",
     "ModelSpec",
-    "ComparisonRunner",
     "bundle_command",
-    "subprocess_launcher",
     "inprocess_launcher",
-    "read_metric",
     "load_experiment",
     "make_runner",
+    "read_metric",
     "run_comparison",
+    "subprocess_launcher",
 ]
 
 logger = logging.getLogger(__name__)
@@ -435,7 +435,7 @@ class ComparisonRunner:
         reference curve such as ``zero_filled`` stays one curve however many models write it); otherwise every
         curve is labelled with this model's name.
         """
-        from monai_hyperconv.workflows import read_sweep_csv, write_sweep_csv
+        from monai_hyperconv.engines.noise_sweep import read_sweep_csv, write_sweep_csv
 
         paths = sorted(glob.glob(pattern))
         if not paths:
@@ -484,7 +484,7 @@ class ComparisonRunner:
         sweeps = [os.path.join(self.output_dir, s) for row in rows for s in row.get("sweep_csvs", [])]
         sweeps = list(dict.fromkeys(sweeps))  # a reference curve written by every model is drawn once
         if sweeps:
-            from monai_hyperconv.workflows import plot_noise_sweeps
+            from monai_hyperconv.engines.noise_sweep import plot_noise_sweeps
 
             title = f"{self.metric_name} under test-time noise ({os.path.basename(self.bundle_root)})"
             paths["png"] = plot_noise_sweeps(sweeps, os.path.join(self.output_dir, "robustness.png"), title)
@@ -511,9 +511,11 @@ class ComparisonRunner:
             f"# Comparison on `{os.path.basename(os.path.normpath(self.bundle_root))}`",
             "",
             markdown_table(table_rows, columns, headers),
-            f"Every model was trained by `{os.path.relpath(self.train_config)}` with its network fragment, seed "
-            f"{self.seed}{'' if self._bundle_has_seed else ' (NOT passed: the bundle has no seed id)'} and the same "
-            f"overrides: `{json.dumps(self.overrides, sort_keys=True)}`.",
+            (
+                f"Every model was trained by `{os.path.relpath(self.train_config)}` with its network fragment, seed "
+                f"{self.seed}{'' if self._bundle_has_seed else ' (NOT passed: the bundle has no seed id)'} and the "
+                f"same overrides: `{json.dumps(self.overrides, sort_keys=True)}`."
+            ),
             f"Receptive field: {', '.join(sources)}.",
             "",
         ]
@@ -551,7 +553,8 @@ def load_experiment(path: str) -> dict[str, Any]:
         raise FileNotFoundError(f"experiment file {path!r} does not exist.")
     spec = ConfigParser.load_config_file(path)
     if not isinstance(spec, Mapping):
-        raise ValueError(f"experiment file {path!r} must hold a mapping, got {type(spec).__name__}.")
+        # a bad setting, not a programming error: ValueError like every other check of the experiment file
+        raise ValueError(f"experiment file {path!r} must hold a mapping, got {type(spec).__name__}.")  # noqa: TRY004
     allowed = {
         "bundle_root", "networks", "evaluations", "overrides", "seed", "train_config", "evaluate_config",
         "metric_name", "resume_override", "last_checkpoint", "seed_id", "output_dir", "description",
@@ -569,7 +572,7 @@ def _parse_mapping(value: Any, what: str) -> dict[str, Any]:
     if isinstance(value, str):
         value = json.loads(value)
     if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be a mapping, got {value!r}.")
+        raise ValueError(f"{what} must be a mapping, got {value!r}.")  # noqa: TRY004  (a bad setting, as above)
     return dict(value)
 
 

@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # headless: figures go to files only
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from monai_hyperconv.analysis.smoothness import ConvKernel  # noqa: E402
+from monai_hyperconv.analysis.smoothness import ConvKernel
 
-__all__ = ["kernel_image", "sample_kernels", "plot_kernel_grid", "plot_recapitulation", "plot_recapitulation_kernels"]
+__all__ = ["kernel_image", "plot_kernel_grid", "plot_recapitulation", "plot_recapitulation_kernels", "sample_kernels"]
 
 
 def kernel_image(kernel: torch.Tensor) -> np.ndarray:

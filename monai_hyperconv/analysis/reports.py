@@ -7,9 +7,9 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 
-from monai_hyperconv.workflows.atomic import atomic_write_text
+from monai_hyperconv.utils.atomic import atomic_write_text
 
-__all__ = ["write_csv", "read_csv", "markdown_table"]
+__all__ = ["markdown_table", "read_csv", "write_csv"]
 
 
 def write_csv(rows: Sequence[Mapping], path: str, columns: Sequence[str] | None = None) -> str:

@@ -14,7 +14,7 @@ from torch import nn
 
 from monai_hyperconv.layers.hyperconv import HyperConvNd
 
-__all__ = ["ConvKernel", "conv_kernels", "kernel_laplacian", "mean_abs_laplacian", "layer_smoothness"]
+__all__ = ["ConvKernel", "conv_kernels", "kernel_laplacian", "layer_smoothness", "mean_abs_laplacian"]
 
 
 def _second_difference(x: torch.Tensor, dim: int) -> torch.Tensor:

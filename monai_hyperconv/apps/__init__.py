@@ -1,55 +1,44 @@
-"""Datalists of the real datasets (LiTS, ISBI 2015, T1 MRI folders) and generators of the embedded ones."""
+"""Task apps: one sub-package per workflow (the model-zoo bundles' own code), on top of shared app helpers.
 
-from monai_hyperconv.data.csmri import (
-    csmri_inference_files,
-    ensure_icbm152_slices,
-    find_csmri_images,
-    generate_icbm152_slices,
-    prepare_csmri_datalist,
+- :mod:`~monai_hyperconv.apps.liver`: LiTS layout and datalists, the synthetic CT generator.
+- :mod:`~monai_hyperconv.apps.ms`: ISBI 2015 layout and folds, MRI phantoms, orthogonal-plane slicing and
+  inferer, fold reports.
+- :mod:`~monai_hyperconv.apps.csmri`: T1 slice discovery / split / datalist, embedded ICBM152 slices, slice
+  loading, test-set evaluation and plots.
+
+Shared by them (this package's own modules): datalist JSON IO (:mod:`.datalist`), the embedded-data marker
+check (:mod:`.embedded`) and the ICBM152 template loader (:mod:`.icbm152`). The task sub-packages import these
+and the layers below, never each other (``tests/test_layering.py``).
+"""
+
+from monai_hyperconv.apps.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist, split_sizes
+from monai_hyperconv.apps.embedded import warn_if_generated_differently
+from monai_hyperconv.apps.icbm152 import (
+    ICBM152_FILES,
+    ICBM152Template,
+    icbm152_path,
+    load_icbm152,
+    random_bias_field,
+    random_deform,
+    random_displacement_field,
+    random_smooth_field,
+    warp,
 )
-from monai_hyperconv.data.icbm152 import ICBM152Template, load_icbm152
-from monai_hyperconv.data.isbi import ISBI_CONTRASTS, find_isbi_images, gold_standard, isbi_fold, num_isbi_folds
-from monai_hyperconv.data.lits import (
-    LITS_LABELS,
-    LITS_SPLIT,
-    find_lits_pairs,
-    lits_inference_files,
-    check_predictions_spare_inputs,
-    load_lits_datalist,
-    prepare_lits_datalist,
-    split_counts,
-    split_lits,
-    write_datalist,
-)
-from monai_hyperconv.data.ms_phantoms import ensure_ms_dataset, generate_ms_phantoms
-from monai_hyperconv.data.synthetic_ct import ensure_synthetic_lits, generate_synthetic_lits, synthetic_ct_volume
 
 __all__ = [
+    "ICBM152_FILES",
+    "SPLIT_KEYS",
     "ICBM152Template",
-    "ISBI_CONTRASTS",
-    "csmri_inference_files",
-    "ensure_icbm152_slices",
-    "ensure_ms_dataset",
-    "find_csmri_images",
-    "find_isbi_images",
-    "generate_icbm152_slices",
-    "generate_ms_phantoms",
-    "gold_standard",
-    "isbi_fold",
+    "datalist_source",
+    "icbm152_path",
     "load_icbm152",
-    "num_isbi_folds",
-    "prepare_csmri_datalist",
-    "LITS_LABELS",
-    "LITS_SPLIT",
-    "find_lits_pairs",
-    "lits_inference_files",
-    "check_predictions_spare_inputs",
-    "load_lits_datalist",
-    "prepare_lits_datalist",
-    "split_counts",
-    "split_lits",
-    "write_datalist",
-    "ensure_synthetic_lits",
-    "generate_synthetic_lits",
-    "synthetic_ct_volume",
+    "random_bias_field",
+    "random_deform",
+    "random_displacement_field",
+    "random_smooth_field",
+    "read_split_json",
+    "reusable_datalist",
+    "split_sizes",
+    "warn_if_generated_differently",
+    "warp",
 ]

@@ -7,11 +7,34 @@ import logging
 import os
 from collections.abc import Sequence
 
-__all__ = ["SPLIT_KEYS", "read_split_json", "datalist_source", "reusable_datalist"]
+import numpy as np
+
+__all__ = ["SPLIT_KEYS", "datalist_source", "read_split_json", "reusable_datalist", "split_sizes"]
 
 logger = logging.getLogger(__name__)
 
 SPLIT_KEYS = ("training", "validation", "test")
+
+
+def split_sizes(n: int, proportions: Sequence[float]) -> list[int]:
+    """Split ``n`` items in ``proportions`` (largest remainders), every part at least 1.
+
+    Raises:
+        ValueError: when ``n`` is smaller than the number of parts.
+    """
+    k = len(proportions)
+    if n < k:
+        raise ValueError(f"Need at least {k} volumes to split into {k} non-empty parts, found {n}.")
+    p = np.asarray(proportions, dtype=float) / float(np.sum(proportions))
+    counts = np.maximum(np.floor(p * n).astype(int), 1)
+    while counts.sum() > n:  # the minimum of 1 overshot: take from the largest part
+        counts[np.argmax(counts)] -= 1
+    remainders = p * n - np.floor(p * n)
+    for i in np.argsort(-remainders, kind="stable"):
+        if counts.sum() == n:
+            break
+        counts[i] += 1
+    return counts.tolist()
 
 
 def read_split_json(path: str) -> dict:

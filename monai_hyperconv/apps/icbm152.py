@@ -31,11 +31,11 @@ __all__ = [
     "ICBM152Template",
     "icbm152_path",
     "load_icbm152",
-    "random_smooth_field",
-    "random_displacement_field",
-    "warp",
-    "random_deform",
     "random_bias_field",
+    "random_deform",
+    "random_displacement_field",
+    "random_smooth_field",
+    "warp",
 ]
 
 #: file names of the template maps inside ``nilearn/datasets/data``
@@ -66,7 +66,7 @@ def icbm152_path(name: str) -> Path:
             f"nilearn is not installed; the ICBM152 template ({ICBM152_FILES[name]}) is read from its package files. "
             "Install it with `pip install nilearn`."
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / ICBM152_FILES[name]
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / ICBM152_FILES[name]
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: expected the ICBM152 2009a {name} map shipped with nilearn.")
     return path

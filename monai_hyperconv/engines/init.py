@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from monai_hyperconv.layers import HyperConvNd
-from monai_hyperconv.workflows.checkpoint import unwrap_module
+from monai_hyperconv.utils.distributed import unwrap_module
 
 __all__ = ["init_output_bias"]
 

@@ -18,11 +18,11 @@ import torch
 from monai.metrics import CumulativeIterationMetric
 
 from monai_hyperconv.transforms.noise import make_test_noise
-from monai_hyperconv.workflows.atomic import atomic_write_csv
-from monai_hyperconv.workflows.checkpoint import is_main_process
-from monai_hyperconv.workflows.validation import ensure_writable_dir
+from monai_hyperconv.utils.atomic import atomic_save_figure, atomic_write_csv
+from monai_hyperconv.utils.distributed import is_main_process
+from monai_hyperconv.utils.files import ensure_writable_dir
 
-__all__ = ["NoiseSweep", "run_noise_sweep", "write_sweep_csv", "read_sweep_csv", "plot_noise_sweeps"]
+__all__ = ["NoiseSweep", "plot_noise_sweeps", "read_sweep_csv", "run_noise_sweep", "write_sweep_csv"]
 
 SWEEP_FIELDS = ("model", "noise", "level", "value")
 
@@ -139,11 +139,7 @@ def plot_noise_sweeps(csv_paths: str | Sequence[str], path: str, title: str | No
         fig.suptitle(title)
     fig.tight_layout()
     ensure_writable_dir(os.path.dirname(os.path.abspath(path)), "figure folder")
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic_save_figure(fig, path, dpi=120)
 
 
 class NoiseSweep:

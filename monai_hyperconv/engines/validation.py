@@ -1,85 +1,26 @@
 """Input checks shared by the bundles: every error names the file (or key) and what was expected.
 
-The functions raise ``ValueError`` / ``FileNotFoundError`` / ``PermissionError`` with messages a user can act on;
+(The file checks ``require_files`` / ``ensure_writable_dir`` live in :mod:`monai_hyperconv.utils.files`.) The functions raise ``ValueError`` / ``FileNotFoundError`` / ``PermissionError`` with messages a user can act on;
 :class:`CheckImageLabeld` applies them inside a MONAI transform chain, reading the file names from the
 ``MetaTensor`` metadata that ``LoadImaged`` attaches.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Hashable, Mapping, Sequence
 
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
+from monai_hyperconv.utils.files import source_name
+
 __all__ = [
-    "as_bool",
-    "source_name",
-    "ensure_writable_dir",
-    "require_files",
+    "CheckImageLabeld",
     "check_finite",
     "check_label_values",
     "check_same_spatial_shape",
-    "CheckImageLabeld",
 ]
-
-
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-
-
-def as_bool(value, name: str = "flag") -> bool:
-    """A bundle's on/off id as a bool, whether it came from YAML (``true``) or the command line.
-
-    ``python -m monai.bundle run --resume false`` passes the *string* ``"false"`` (fire only turns ``False``
-    into a bool), which plain truthiness reads as true; this accepts bools, 0 / 1 and true/false, yes/no, on/off
-    in any case.
-
-    Raises:
-        ValueError: naming ``name`` for anything else.
-    """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"{name} must be true or false, got {value!r}.")
-
-
-def source_name(data, default: str = "<in-memory array>") -> str:
-    """The file a (Meta)Tensor was loaded from, from its ``filename_or_obj`` metadata, or ``default``."""
-    meta = getattr(data, "meta", None) or {}
-    name = meta.get("filename_or_obj", None)
-    return str(name) if name else default
-
-
-def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") -> str:
-    """Create ``path`` when missing and check that files can be written there.
-
-    Args:
-        path: the folder.
-        what: what the folder is for, used in the error message.
-
-    Raises:
-        PermissionError: naming the folder, when it cannot be created or written.
-    """
-    path = os.fspath(path)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise PermissionError(f"Cannot create the {what} {path!r}: {e.strerror or e}.") from e
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(f"The {what} {path!r} exists but is not writable.")
-    return path
-
-
-def require_files(paths: Sequence[str | os.PathLike], what: str = "input file") -> None:
-    """Raise ``FileNotFoundError`` naming the first path of ``paths`` that is not an existing file."""
-    for p in paths:
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"Missing {what}: {os.fspath(p)!r} does not exist or is not a file.")
 
 
 def check_finite(array, source: str, key: str = "image") -> None:

@@ -1,5 +1,6 @@
-"""MONAI-style transforms of the plugin: test-time noise, k-space under-sampling (CS-MRI), MS slicing, resizing
-with a smooth inverse."""
+"""Generic MONAI-style transforms of the plugin: test-time noise, k-space under-sampling and zero-filled
+reconstruction, resizing with a smooth inverse. Task-only transforms live with their task in
+:mod:`monai_hyperconv.apps` (e.g. the MS orthogonal-plane slicing in :mod:`monai_hyperconv.apps.ms.transforms`)."""
 
 from monai_hyperconv.transforms.kspace import (
     PoissonUndersample,
@@ -10,14 +11,6 @@ from monai_hyperconv.transforms.kspace import (
     poisson_disk_mask,
     zero_filled_recon,
 )
-from monai_hyperconv.transforms.ms import (
-    CheckISBIFilesd,
-    GoldStandardd,
-    OrthogonalPlaneInferer,
-    OrthogonalSliced,
-    RandOrthogonalSliced,
-)
-from monai_hyperconv.transforms.resize import SmoothInverseResize, SmoothInverseResized
 from monai_hyperconv.transforms.noise import (
     TEST_NOISE_KINDS,
     RandSaltPepperNoise,
@@ -26,22 +19,18 @@ from monai_hyperconv.transforms.noise import (
     RandSpeckleNoised,
     make_test_noise,
 )
+from monai_hyperconv.transforms.resize import SmoothInverseResize, SmoothInverseResized
 
 __all__ = [
-    "CheckISBIFilesd",
-    "GoldStandardd",
-    "OrthogonalPlaneInferer",
-    "OrthogonalSliced",
+    "TEST_NOISE_KINDS",
     "PoissonUndersample",
     "PoissonUndersampled",
-    "RandOrthogonalSliced",
     "RandSaltPepperNoise",
     "RandSaltPepperNoised",
     "RandSpeckleNoise",
     "RandSpeckleNoised",
     "SmoothInverseResize",
     "SmoothInverseResized",
-    "TEST_NOISE_KINDS",
     "centered_kspace",
     "kspace_noise_factory",
     "make_kspace_noise",

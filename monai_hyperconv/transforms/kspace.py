@@ -14,7 +14,7 @@ The physics is kept apart from the learning, as in fastMRI's ``subsample.py`` / 
   a fully sampled image into its zero-filled reconstruction, with a fixed seeded mask by default, a random mask per
   sample as an option, and optional k-space noise;
 - :func:`make_kspace_noise` / :func:`kspace_noise_factory`: a seeded noisy under-sampler for
-  :func:`monai_hyperconv.workflows.run_noise_sweep`.
+  :func:`monai_hyperconv.engines.run_noise_sweep`.
 
 Noise model: ``k_noisy = k + sigma * (n_re + i n_im)`` with ``n_re, n_im ~ N(0, 1)`` independent per k-space sample.
 Because the FFT is orthonormal, this is the same white complex noise (standard deviation ``sigma`` per component)
@@ -37,17 +37,17 @@ from monai.networks.blocks.fft_utils_t import fftn_centered_t, ifftn_centered_t
 from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_tensor
 
-from monai_hyperconv.workflows.validation import as_bool
+from monai_hyperconv.utils.flags import as_bool
 
 __all__ = [
-    "default_calibration",
-    "poisson_disk_mask",
-    "centered_kspace",
-    "zero_filled_recon",
     "PoissonUndersample",
     "PoissonUndersampled",
-    "make_kspace_noise",
+    "centered_kspace",
+    "default_calibration",
     "kspace_noise_factory",
+    "make_kspace_noise",
+    "poisson_disk_mask",
+    "zero_filled_recon",
 ]
 
 #: calibration (fully sampled centre) width as a fraction of each k-space axis: 24 lines of 256, sigpy's usual choice
@@ -56,7 +56,7 @@ CALIB_FRACTION = 24 / 256
 
 def default_calibration(shape: Sequence[int]) -> tuple[int, int]:
     """The fully sampled centre used when none is given: 24/256 of each axis, at least 2 samples (24×24 at 256²)."""
-    return tuple(max(2, int(round(s * CALIB_FRACTION))) for s in shape)  # type: ignore[return-value]
+    return tuple(max(2, round(s * CALIB_FRACTION)) for s in shape)  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=64)
@@ -189,7 +189,7 @@ class PoissonUndersample(RandomizableTransform):
         prob: probability of applying the transform; 1 by default (the network input must always be under-sampled).
     """
 
-    backend = [TransformBackends.TORCH]
+    backend = [TransformBackends.TORCH]  # noqa: RUF012  (declared as a list, as in MONAI's own transforms)
 
     def __init__(
         self,
@@ -328,7 +328,7 @@ def make_kspace_noise(
 ) -> PoissonUndersample:
     """A seeded noisy under-sampler for the robustness sweep: fully sampled batch -> noisy zero-filled batch.
 
-    Made for :func:`monai_hyperconv.workflows.run_noise_sweep`'s ``noise_factory`` with ``image_key`` set to the
+    Made for :func:`monai_hyperconv.engines.run_noise_sweep`'s ``noise_factory`` with ``image_key`` set to the
     fully sampled image: the k-space noise goes in before the (fixed, ``mask_seed``) mask, as in the paper.
 
     Args:
@@ -348,7 +348,7 @@ def kspace_noise_factory(
     acceleration: float = 8.0, spatial_dims: int = 2, mask_seed: int = 0, calib: Sequence[int] | None = None
 ):
     """``(kind, level, seed) -> transform``: :func:`make_kspace_noise` bound to one mask, the ``noise_factory`` of
-    :class:`monai_hyperconv.workflows.NoiseSweep`."""
+    :class:`monai_hyperconv.engines.NoiseSweep`."""
     return functools.partial(
         make_kspace_noise, acceleration=acceleration, spatial_dims=spatial_dims, mask_seed=mask_seed, calib=calib
     )

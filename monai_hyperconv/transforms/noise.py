@@ -19,11 +19,11 @@ from monai.transforms import MapTransform, RandGaussianNoise, RandomizableTransf
 from monai.utils import convert_to_tensor
 
 __all__ = [
+    "TEST_NOISE_KINDS",
     "RandSaltPepperNoise",
     "RandSaltPepperNoised",
     "RandSpeckleNoise",
     "RandSpeckleNoised",
-    "TEST_NOISE_KINDS",
     "make_test_noise",
 ]
 

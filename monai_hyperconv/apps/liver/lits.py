@@ -17,22 +17,22 @@ import numpy as np
 import torch.distributed as dist
 from monai.data import load_decathlon_datalist
 
-from monai_hyperconv.data.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist
-from monai_hyperconv.data.synthetic_ct import ensure_synthetic_lits
-from monai_hyperconv.workflows.atomic import atomic_write_json
-from monai_hyperconv.workflows.validation import require_files
+from monai_hyperconv.apps.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist, split_sizes
+from monai_hyperconv.apps.liver.synthetic_ct import ensure_synthetic_lits
+from monai_hyperconv.utils.atomic import atomic_write_json
+from monai_hyperconv.utils.files import require_files
 
 __all__ = [
     "LITS_LABELS",
     "LITS_SPLIT",
+    "check_predictions_spare_inputs",
     "find_lits_pairs",
+    "lits_inference_files",
+    "load_lits_datalist",
+    "prepare_lits_datalist",
     "split_counts",
     "split_lits",
     "write_datalist",
-    "load_lits_datalist",
-    "prepare_lits_datalist",
-    "lits_inference_files",
-    "check_predictions_spare_inputs",
 ]
 
 #: label values of a LiTS segmentation: background, liver, tumour
@@ -67,24 +67,13 @@ def find_lits_pairs(dataset_dir: str) -> list[dict]:
 
 
 def split_counts(n: int, proportions: Sequence[float] = LITS_SPLIT) -> list[int]:
-    """Split ``n`` items in ``proportions`` (largest remainders), every part at least 1.
+    """Split ``n`` items in ``proportions`` (default: the paper's LiTS split) by largest remainders, every part at
+    least 1 (:func:`~monai_hyperconv.apps.datalist.split_sizes`).
 
     Raises:
         ValueError: when ``n`` is smaller than the number of parts.
     """
-    k = len(proportions)
-    if n < k:
-        raise ValueError(f"Need at least {k} volumes to split into {k} non-empty parts, found {n}.")
-    p = np.asarray(proportions, dtype=float) / float(np.sum(proportions))
-    counts = np.maximum(np.floor(p * n).astype(int), 1)
-    while counts.sum() > n:  # the minimum of 1 overshot: take from the largest part
-        counts[np.argmax(counts)] -= 1
-    remainders = p * n - np.floor(p * n)
-    for i in np.argsort(-remainders, kind="stable"):
-        if counts.sum() == n:
-            break
-        counts[i] += 1
-    return counts.tolist()
+    return split_sizes(n, proportions)
 
 
 def split_lits(pairs: Sequence[dict], proportions: Sequence[float] = LITS_SPLIT, seed: int = 0) -> dict[str, list]:
@@ -101,7 +90,7 @@ def split_lits(pairs: Sequence[dict], proportions: Sequence[float] = LITS_SPLIT,
 def write_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str, source: dict | None = None) -> str:
     """Write a decathlon-style datalist JSON, paths relative to ``base_dir``, atomically (temp file + rename).
 
-    ``source`` (:func:`~monai_hyperconv.data.datalist.datalist_source`) records what the split was made from.
+    ``source`` (:func:`~monai_hyperconv.apps.datalist.datalist_source`) records what the split was made from.
     """
     rel = {k: [{kk: os.path.relpath(v, base_dir) for kk, v in item.items()} for item in items] for k, items in split.items()}
     return atomic_write_json(path, rel if source is None else {**rel, "source": source})
@@ -137,7 +126,7 @@ def prepare_lits_datalist(
 
     When ``dataset_dir`` is missing or holds no ``volume-N`` files and ``synthetic`` is not None, the embedded
     synthetic CT set is generated there first (``synthetic`` = arguments of
-    :func:`~monai_hyperconv.data.synthetic_ct.generate_synthetic_lits`). In a distributed run rank 0 prepares
+    :func:`~monai_hyperconv.apps.liver.synthetic_ct.generate_synthetic_lits`). In a distributed run rank 0 prepares
     and the other ranks wait for it, so data is generated and the JSON written once.
 
     Args:

@@ -25,9 +25,9 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from monai_hyperconv.data.embedded import warn_if_generated_differently
+from monai_hyperconv.apps.embedded import warn_if_generated_differently
 
-__all__ = ["synthetic_ct_volume", "generate_synthetic_lits", "ensure_synthetic_lits", "MARKER_FILENAME"]
+__all__ = ["MARKER_FILENAME", "ensure_synthetic_lits", "generate_synthetic_lits", "synthetic_ct_volume"]
 
 #: written last into a generated dataset folder: the generator's arguments (documents the data's origin)
 MARKER_FILENAME = "synthetic_ct.json"
@@ -254,7 +254,7 @@ def ensure_synthetic_lits(dataset_dir: str, **kwargs) -> bool:
     try:
         generate_synthetic_lits(tmp, **kwargs)
         with open(os.path.join(tmp, MARKER_FILENAME), "w") as f:
-            json.dump({"generator": "monai_hyperconv.data.synthetic_ct", **kwargs}, f, indent=1)
+            json.dump({"generator": "monai_hyperconv.apps.liver.synthetic_ct", **kwargs}, f, indent=1)
         if os.path.isdir(dataset_dir) and os.listdir(dataset_dir):
             names = sorted(os.listdir(tmp), key=lambda n: (not n.startswith("segmentation-"), n))
             for name in names:  # labels first: a volume never appears without its label

@@ -1,6 +1,6 @@
 """Datalists and folds for the ISBI 2015 longitudinal MS lesion challenge layout.
 
-The public data (and the embedded phantoms of :mod:`monai_hyperconv.data.ms_phantoms`) are laid out as::
+The public data (and the embedded phantoms of :mod:`monai_hyperconv.apps.ms.phantoms`) are laid out as::
 
     <dataset_dir>/training/training01/preprocessed/training01_01_flair_pp.nii   (also _mprage, _pd, _t2)
     <dataset_dir>/training/training01/masks/training01_01_mask1.nii             (and _mask2: the two raters)
@@ -12,35 +12,29 @@ One datalist entry is one time point of one subject: ``{"image": [flair, pd, t2,
 time point is the intersection of the two raters' masks (:func:`gold_standard`).
 
 Folds (:func:`isbi_fold`): one labelled subject is held out for validation, the others train; with the 5 labelled
-ISBI subjects this is the paper's 5-fold protocol, and it works for any number >= 2 of labelled subjects.
+ISBI subjects this is the paper's 5-fold protocol, and it works for any number >= 2 of labelled subjects. The
+per-fold Dice files and the fold summary are written by :mod:`monai_hyperconv.apps.ms.reports`.
 """
 
 from __future__ import annotations
 
-import csv
-import glob
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from monai_hyperconv.workflows.atomic import atomic_write_csv, atomic_write_json
-
 __all__ = [
     "ISBI_CONTRASTS",
     "find_isbi_images",
+    "gold_standard",
+    "image_id",
+    "isbi_fold",
     "isbi_has_data",
     "labelled_subjects",
-    "isbi_fold",
     "num_isbi_folds",
-    "gold_standard",
     "select_isbi_images",
-    "image_id",
-    "read_metric_details",
-    "write_fold_dice",
-    "summarize_folds",
 ]
 
 #: contrast file tags in the network's channel order: FLAIR, PD, T2, T1 (MPRAGE)
@@ -197,72 +191,3 @@ def image_id(path: str | os.PathLike) -> tuple[str, str]:
     if m is None:
         raise ValueError(f"{path}: not an ISBI image name '<subject>_<tp>_<contrast>_pp.nii'.")
     return m["subject"], m["tp"]
-
-
-def read_metric_details(path: str, column: str = "mean") -> dict[str, float]:
-    """Per-image values of a MONAI ``MetricsSaver`` details file (``<metric>_raw.csv``): file name -> value."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} does not exist: expected the per-image metric file written by MetricsSaver.")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and (column not in rows[0] or "filename" not in rows[0]):
-        raise ValueError(f"{path}: expected columns 'filename' and {column!r}, got {list(rows[0])}.")
-    return {r["filename"]: float(r[column]) for r in rows}
-
-
-def write_fold_dice(per_image: Mapping[str, float], path: str, fold: int) -> dict[str, float]:
-    """Write one fold's Dice per image and per held-out subject (mean over its time points) to ``path`` (CSV).
-
-    Args:
-        per_image: image file name (any contrast of the time point) -> Dice.
-        path: the CSV to write (atomically), rows ``fold,subject,timepoint,dice``; ``timepoint`` is ``mean`` on
-            the subject rows.
-        fold: the fold id written in every row.
-
-    Returns:
-        subject -> mean Dice.
-    """
-    if not per_image:
-        raise ValueError(f"No Dice values to write to {path}.")
-    by_subject: dict[str, list[tuple[str, float]]] = {}
-    for name, dice in per_image.items():
-        subject, tp = image_id(name)
-        by_subject.setdefault(subject, []).append((tp, float(dice)))
-    rows, means = [], {}
-    for subject in sorted(by_subject):
-        values = sorted(by_subject[subject])
-        rows += [[fold, subject, tp, f"{d:.6f}"] for tp, d in values]
-        means[subject] = float(np.nanmean([d for _, d in values]))  # NaN: a time point without lesions
-        rows.append([fold, subject, "mean", f"{means[subject]:.6f}"])
-    atomic_write_csv(path, ["fold", "subject", "timepoint", "dice"], rows)
-    return means
-
-
-def summarize_folds(output_dir: str, pattern: str = "fold*/dice.csv") -> dict:
-    """Fold summary from every fold's Dice CSV (:func:`write_fold_dice`) found under ``output_dir``.
-
-    Writes ``fold_summary.csv`` (one row per fold: fold, held-out subject(s), Dice; then ``mean`` and ``sd``
-    rows over the folds) and ``fold_summary.json`` (``{"folds": {fold: dice}, "mean": .., "sd": ..,
-    "num_folds": ..}``), both atomically, and returns the JSON content. ``sd`` is the sample standard deviation
-    (0 for a single fold).
-    """
-    paths = sorted(glob.glob(os.path.join(output_dir, pattern)))
-    if not paths:
-        raise FileNotFoundError(f"No fold Dice files match {os.path.join(output_dir, pattern)!r}; run evaluate first.")
-    folds: dict[int, tuple[list[str], float]] = {}
-    for path in paths:
-        with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("timepoint") == "mean"]
-        if not rows:
-            raise ValueError(f"{path}: no per-subject 'mean' rows; expected a file written by write_fold_dice.")
-        fold = int(rows[0]["fold"])
-        folds[fold] = ([r["subject"] for r in rows], float(np.mean([float(r["dice"]) for r in rows])))
-    values = [d for _, d in folds.values()]
-    mean = float(np.mean(values))
-    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    table = [[k, " ".join(s), f"{d:.6f}"] for k, (s, d) in sorted(folds.items())]
-    table += [["mean", "", f"{mean:.6f}"], ["sd", "", f"{sd:.6f}"]]
-    atomic_write_csv(os.path.join(output_dir, "fold_summary.csv"), ["fold", "held_out", "dice"], table)
-    summary = {"folds": {str(k): d for k, (_, d) in sorted(folds.items())}, "mean": mean, "sd": sd, "num_folds": len(folds)}
-    atomic_write_json(os.path.join(output_dir, "fold_summary.json"), summary)
-    return summary

@@ -1,6 +1,6 @@
 """Embedded MS lesion data: longitudinal brain phantoms on the ICBM152 anatomy, in the ISBI 2015 layout.
 
-Each subject is the ICBM152 2009a template (:mod:`monai_hyperconv.data.icbm152`) under a seeded random smooth
+Each subject is the ICBM152 2009a template (:mod:`monai_hyperconv.apps.icbm152`) under a seeded random smooth
 deformation, with subject-specific tissue intensities. MS-like lesions are ovoids of varied size in the white
 matter, either periventricular (elongated away from the ventricles, like Dawson's fingers) or deep; each has an
 onset time point and grows or shrinks linearly over the 4-6 time points. Per time point the four contrasts are
@@ -31,20 +31,20 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from monai_hyperconv.data.icbm152 import load_icbm152, random_bias_field, random_deform, random_smooth_field
-from monai_hyperconv.data.embedded import warn_if_generated_differently
-from monai_hyperconv.data.isbi import ISBI_CONTRASTS, isbi_has_data
+from monai_hyperconv.apps.embedded import warn_if_generated_differently
+from monai_hyperconv.apps.icbm152 import load_icbm152, random_bias_field, random_deform, random_smooth_field
+from monai_hyperconv.apps.ms.isbi import ISBI_CONTRASTS, isbi_has_data
 
 __all__ = [
     "TISSUE_INTENSITIES",
     "Lesion",
     "PhantomSubject",
-    "make_phantom_subject",
-    "lesion_map",
-    "synthesize",
-    "rater_masks",
-    "generate_ms_phantoms",
     "ensure_ms_dataset",
+    "generate_ms_phantoms",
+    "lesion_map",
+    "make_phantom_subject",
+    "rater_masks",
+    "synthesize",
 ]
 
 #: written into a generated phantom folder: the generator's arguments (compared when the folder is reused)
@@ -273,8 +273,8 @@ def ensure_ms_dataset(
             in another layout, which must not be mixed with phantoms).
     """
     root = Path(dataset_dir)
-    params = dict(num_subjects=num_subjects, num_timepoints=num_timepoints, num_test_subjects=num_test_subjects,
-                  seed=seed, voxel_size=voxel_size)
+    params = {"num_subjects": num_subjects, "num_timepoints": num_timepoints, "num_test_subjects": num_test_subjects,
+                  "seed": seed, "voxel_size": voxel_size}
     if isbi_has_data(root):
         warn_if_generated_differently(root, MARKER_FILENAME, params)
         return str(root)

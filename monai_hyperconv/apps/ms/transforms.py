@@ -1,4 +1,4 @@
-"""Transforms and the three-plane inferer of the MS lesion task (ISBI 2015 layout).
+"""Transforms of the MS lesion task (ISBI 2015 layout); the three-plane inferer is in :mod:`.inferer`.
 
 The paper trains a 2D multi-branch network on slices of all three orthogonal planes of each 3D volume and, at
 test time, predicts every slice of every plane and fuses the three probability volumes into one 3D mask:
@@ -8,39 +8,34 @@ test time, predicts every slice of every plane and fuses the three probability v
 - :class:`GoldStandardd` turns the two raters' masks into the gold standard (their intersection);
 - :class:`RandOrthogonalSliced` (training) and :class:`OrthogonalSliced` (validation) cut a channel-first 3D
   volume into 2D slices of the three planes, padded to one square ``slice_size`` so they batch together;
-- :class:`OrthogonalPlaneInferer` predicts all slices of each plane of a 3D batch and averages the planes'
+- :class:`~.inferer.OrthogonalPlaneInferer` predicts all slices of each plane of a 3D batch and averages the planes'
   probabilities (the fusion); the output has the input's spatial shape.
 
-A plane is named by the array axis it is perpendicular to: plane ``a`` holds the slices ``volume[..., i, ...]``
-indexed along spatial axis ``a`` (0, 1, 2 = sagittal, coronal, axial for RAS-ordered ISBI volumes).
+Planes are named as in :mod:`.planes` (the slicing helpers).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import nibabel as nib
 import numpy as np
 import torch
-import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.inferers import Inferer
 from monai.transforms import MapTransform, Randomizable
 from monai.transforms.traits import MultiSampleTrait
 
-from monai_hyperconv.data.isbi import gold_standard
-from monai_hyperconv.workflows.validation import source_name
+from monai_hyperconv.apps.ms.isbi import gold_standard
+from monai_hyperconv.apps.ms.planes import as_plain_tensor, pad_to_square, square_slice_size
+from monai_hyperconv.utils.files import source_name
 
 __all__ = [
     "CheckISBIFilesd",
     "GoldStandardd",
-    "plane_slices",
-    "pad_to_square",
-    "RandOrthogonalSliced",
     "OrthogonalSliced",
-    "OrthogonalPlaneInferer",
+    "RandOrthogonalSliced",
 ]
 
 
@@ -51,7 +46,7 @@ def _paths(value) -> list[str]:
 class CheckISBIFilesd(MapTransform):
     """Check, from the NIfTI headers only, that every file of an entry exists and all share one 3D shape.
 
-    Place it first, on the datalist entry of :func:`monai_hyperconv.data.isbi.find_isbi_images`.
+    Place it first, on the datalist entry of :func:`monai_hyperconv.apps.ms.isbi.find_isbi_images`.
 
     Args:
         keys: keys holding a path or a list of paths (``"image"`` with the four contrasts, ``"mask1"``,
@@ -144,36 +139,6 @@ class GoldStandardd(MapTransform):
         return d
 
 
-def _plain(x) -> torch.Tensor:
-    """A plain tensor (no MONAI metadata: a 3D affine would mislead 2D transforms)."""
-    return x.as_tensor() if isinstance(x, MetaTensor) else torch.as_tensor(x)
-
-
-def plane_slices(volume: torch.Tensor, plane: int) -> torch.Tensor:
-    """All slices of one plane of a channel-first 3D volume ``(C, H, W, D)`` as a batch ``(N, C, a, b)``."""
-    return _plain(volume).movedim(1 + plane, 0)
-
-
-def pad_to_square(slices: torch.Tensor, size: int) -> torch.Tensor:
-    """Zero-pad (centred) the last two dims of ``slices`` to ``size × size``; ``size`` must not be smaller."""
-    h, w = slices.shape[-2:]
-    if size < max(h, w):
-        raise ValueError(f"slice_size {size} is smaller than the slice {h}×{w}; use at least {max(h, w)}.")
-    ph, pw = size - h, size - w
-    return F.pad(slices, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
-
-
-def _unpad(slices: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    top, left = (slices.shape[-2] - h) // 2, (slices.shape[-1] - w) // 2
-    return slices[..., top : top + h, left : left + w]
-
-
-def _slice_size(spatial: Sequence[int], planes: Sequence[int], slice_size: int | None) -> int:
-    if slice_size is not None:
-        return int(slice_size)
-    return max(max(s for a, s in enumerate(spatial) if a != p) for p in planes)
-
-
 class _SliceBase(MapTransform):
     def __init__(
         self,
@@ -203,7 +168,7 @@ class _SliceBase(MapTransform):
     def _sample(self, d: Mapping, plane: int, index: int, size: int) -> dict:
         out = {k: v for k, v in d.items() if k not in self.keys}
         for key in self.key_iterator(d):
-            sl = _plain(d[key]).select(1 + plane, index)  # (C, a, b)
+            sl = as_plain_tensor(d[key]).select(1 + plane, index)  # (C, a, b)
             out[key] = pad_to_square(sl, size)
         out["plane"], out["slice_index"] = plane, index
         return out
@@ -212,7 +177,7 @@ class _SliceBase(MapTransform):
 def _foreground(volume: torch.Tensor, plane: int) -> np.ndarray:
     """Indices of the slices of ``plane`` holding any non-zero voxel (brain after z-scoring within it)."""
     dims = tuple(a for a in range(volume.ndim) if a != 1 + plane)
-    return np.flatnonzero(_plain(volume).ne(0).any(dim=dims).cpu().numpy())
+    return np.flatnonzero(as_plain_tensor(volume).ne(0).any(dim=dims).cpu().numpy())
 
 
 class RandOrthogonalSliced(Randomizable, _SliceBase, MultiSampleTrait):
@@ -255,7 +220,7 @@ class RandOrthogonalSliced(Randomizable, _SliceBase, MultiSampleTrait):
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> list[dict]:
         d = dict(data)
         spatial = self._check(d)
-        size = _slice_size(spatial, self.planes, self.slice_size)
+        size = square_slice_size(spatial, self.planes, self.slice_size)
         image_key = next(k for k in self.keys if k != self.label_key)
         samples = []
         for _ in range(self.num_samples):
@@ -296,7 +261,7 @@ class OrthogonalSliced(_SliceBase, MultiSampleTrait):
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> list[dict]:
         d = dict(data)
         spatial = self._check(d)
-        size = _slice_size(spatial, self.planes, self.slice_size)
+        size = square_slice_size(spatial, self.planes, self.slice_size)
         first = d[self.keys[0]]
         samples = []
         for plane in self.planes:
@@ -305,69 +270,3 @@ class OrthogonalSliced(_SliceBase, MultiSampleTrait):
                 indices = np.arange(spatial[plane])
             samples += [self._sample(d, plane, int(i), size) for i in indices[:: self.stride]]
         return samples
-
-
-class OrthogonalPlaneInferer(Inferer):
-    """Predict a 3D volume with a 2D network slice by slice in several planes and average the probabilities.
-
-    For each volume of the batch and each plane, all slices are zero-padded to ``slice_size`` squares, passed
-    through the network ``sw_batch_size`` at a time, un-padded, turned into probabilities by ``activation`` and
-    put back in place; the result is the mean over the planes, with the input's spatial shape.
-
-    Args:
-        planes: the planes to predict (default all three).
-        slice_size: side of the square slices the network sees (as in training); None uses the largest in-plane
-            size of the input.
-        sw_batch_size: slices per network call.
-        activation: ``"sigmoid"``, ``"softmax"`` (over channels) or None (fuse raw outputs).
-    """
-
-    def __init__(
-        self,
-        planes: Sequence[int] = (0, 1, 2),
-        slice_size: int | None = None,
-        sw_batch_size: int = 16,
-        activation: str | None = "sigmoid",
-    ) -> None:
-        super().__init__()
-        self.planes = tuple(int(p) for p in planes)
-        if not self.planes or any(p not in (0, 1, 2) for p in self.planes):
-            raise ValueError(f"planes must be a non-empty subset of (0, 1, 2), got {planes}.")
-        if activation not in ("sigmoid", "softmax", None):
-            raise ValueError(f"activation must be 'sigmoid', 'softmax' or None, got {activation!r}.")
-        self.slice_size = slice_size
-        self.sw_batch_size = int(sw_batch_size)
-        self.activation = activation
-
-    def _activate(self, x: torch.Tensor) -> torch.Tensor:
-        if self.activation == "sigmoid":
-            return torch.sigmoid(x)
-        if self.activation == "softmax":
-            return torch.softmax(x, dim=1)
-        return x
-
-    def _predict_plane(self, volume: torch.Tensor, plane: int, network: Callable, size: int, *args, **kwargs):
-        slices = plane_slices(volume, plane)  # (N, C, a, b)
-        h, w = slices.shape[-2:]
-        outputs = []
-        for start in range(0, slices.shape[0], self.sw_batch_size):
-            batch = pad_to_square(slices[start : start + self.sw_batch_size], size)
-            out = network(batch, *args, **kwargs)
-            outputs.append(self._activate(_unpad(torch.as_tensor(out), h, w)).float())
-        return torch.cat(outputs).movedim(0, 1 + plane)  # back to (C_out, H, W, D)
-
-    def __call__(self, inputs: torch.Tensor, network: Callable, *args, **kwargs) -> torch.Tensor:
-        """``inputs``: ``(B, C, H, W, D)``; returns fused ``(B, C_out, H, W, D)`` (a ``MetaTensor`` with the
-        input's metadata when the input is one, as MONAI's inferers)."""
-        if inputs.ndim != 5:
-            raise ValueError(f"OrthogonalPlaneInferer expects (B, C, H, W, D) inputs, got shape {tuple(inputs.shape)}.")
-        spatial = tuple(inputs.shape[2:])
-        size = _slice_size(spatial, self.planes, self.slice_size)
-        fused = []
-        for volume in _plain(inputs):
-            planes = [self._predict_plane(volume, p, network, size, *args, **kwargs) for p in self.planes]
-            fused.append(torch.stack(planes).mean(0))
-        out = torch.stack(fused)
-        if isinstance(inputs, MetaTensor):  # keep the input's metadata and crop history, so that Invertd can undo it
-            out = MetaTensor(out).copy_meta_from(inputs)
-        return out

@@ -1,0 +1,46 @@
+"""CS-MRI reconstruction: T1 slice discovery and split by subject, the embedded ICBM152 slices, datalists,
+the slice-loading transform, test-set evaluation and its figures.
+"""
+
+from monai_hyperconv.apps.csmri.datalist import (
+    csmri_inference_files,
+    load_csmri_datalist,
+    prepare_csmri_datalist,
+    write_csmri_datalist,
+)
+from monai_hyperconv.apps.csmri.discovery import (
+    CSMRI_SPLIT,
+    NIFTI_PATTERNS,
+    find_csmri_images,
+    nifti_files,
+    split_by_subject,
+    subject_of,
+)
+from monai_hyperconv.apps.csmri.evaluation import CSMRITestReport, image_name
+from monai_hyperconv.apps.csmri.icbm152_slices import EMBEDDED_MANIFEST, ensure_icbm152_slices, generate_icbm152_slices
+from monai_hyperconv.apps.csmri.plots import plot_noise_examples, plot_test_violins
+from monai_hyperconv.apps.csmri.report import REPORT_FIELDS, read_test_report
+from monai_hyperconv.apps.csmri.transforms import LoadMRISliced
+
+__all__ = [
+    "CSMRI_SPLIT",
+    "EMBEDDED_MANIFEST",
+    "NIFTI_PATTERNS",
+    "REPORT_FIELDS",
+    "CSMRITestReport",
+    "LoadMRISliced",
+    "csmri_inference_files",
+    "ensure_icbm152_slices",
+    "find_csmri_images",
+    "generate_icbm152_slices",
+    "image_name",
+    "load_csmri_datalist",
+    "nifti_files",
+    "plot_noise_examples",
+    "plot_test_violins",
+    "prepare_csmri_datalist",
+    "read_test_report",
+    "split_by_subject",
+    "subject_of",
+    "write_csmri_datalist",
+]

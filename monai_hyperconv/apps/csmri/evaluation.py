@@ -1,0 +1,123 @@
+"""Test-set evaluation of the CS-MRI bundle: per-image PSNR / SSIM of a model and of its zero-filled input.
+
+:class:`CSMRITestReport` writes the report CSV (:mod:`.report`) with its violin plot (:mod:`.plots`); the k-space
+noise sweep itself reuses :class:`monai_hyperconv.engines.NoiseSweep` with
+:func:`~monai_hyperconv.transforms.kspace.make_kspace_noise`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from monai.metrics import PSNRMetric, SSIMMetric
+from monai.utils import ImageMetaKey
+
+from monai_hyperconv.apps.csmri.plots import plot_test_violins
+from monai_hyperconv.apps.csmri.report import REPORT_FIELDS
+from monai_hyperconv.utils.atomic import atomic_write_csv
+from monai_hyperconv.utils.distributed import is_main_process
+from monai_hyperconv.utils.files import ensure_writable_dir
+
+__all__ = ["CSMRITestReport", "image_name"]
+
+
+def image_name(meta: Mapping, index: int = 0, root_dir: str | None = None) -> str:
+    """A readable name of batch item ``index`` from its collated metadata: the file's path relative to ``root_dir``
+    (its base name without one), plus ``_z<k>`` for a slice ``k`` of a volume."""
+    names = meta.get(ImageMetaKey.FILENAME_OR_OBJ, None)
+    name = names[index] if isinstance(names, (list, tuple)) else names
+    if not name:
+        name = f"item{index}"
+    elif root_dir:
+        name = os.path.relpath(str(name), root_dir).replace(os.sep, "/")
+    else:
+        name = os.path.basename(str(name))
+    patch = meta.get(ImageMetaKey.PATCH_INDEX, None)
+    if patch is not None:
+        k = patch[index] if isinstance(patch, (list, tuple, torch.Tensor)) else patch
+        name = f"{name}_z{int(k)}"
+    return name
+
+
+class CSMRITestReport:
+    """Per-image test PSNR / SSIM of one model and of its zero-filled input, as CSV, plus a violin plot.
+
+    ``run()`` writes ``<output_dir>/test_psnr_<model_name>.csv`` (``REPORT_FIELDS``) and draws every
+    ``test_psnr_*.csv`` of ``output_dir`` into ``test_psnr.png`` (one violin per model and one for the zero-filled
+    input), so evaluations of several models into the same ``output_dir`` compare in one figure.
+
+    Args:
+        network: the trained model.
+        dataloader: test batches with the zero-filled ``image`` and the fully sampled ``label``.
+        output_dir: folder of the CSV and PNG.
+        model_name: label of this model.
+        device: where the network runs.
+        spatial_dims: for SSIM.
+        inferer: ``inferer(inputs, network)``; None calls the network.
+        root_dir: image names in the CSV are file paths relative to it (the dataset folder); None: base names.
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        dataloader,
+        output_dir: str,
+        model_name: str = "model",
+        device: str | torch.device = "cpu",
+        spatial_dims: int = 2,
+        inferer=None,
+        root_dir: str | None = None,
+    ) -> None:
+        self.network = network
+        self.root_dir = root_dir
+        self.dataloader = dataloader
+        self.output_dir = output_dir
+        self.model_name = model_name
+        self.device = torch.device(device)
+        self.spatial_dims = spatial_dims
+        self.inferer = inferer
+        self.logger = logging.getLogger(self.__class__.__name__)
+
+    @property
+    def csv_path(self) -> str:
+        return os.path.join(self.output_dir, f"test_psnr_{self.model_name}.csv")
+
+    @property
+    def png_path(self) -> str:
+        return os.path.join(self.output_dir, "test_psnr.png")
+
+    def evaluate(self) -> list[tuple]:
+        """Rows ``REPORT_FIELDS`` for every test image."""
+        psnr = PSNRMetric(max_val=1.0, reduction="none")
+        ssim = SSIMMetric(spatial_dims=self.spatial_dims, data_range=1.0, reduction="none")
+        self.network.eval()
+        rows = []
+        with torch.no_grad():
+            for batch in self.dataloader:
+                inputs, target = batch["image"].to(self.device), batch["label"].to(self.device)
+                pred = self.inferer(inputs, self.network) if self.inferer is not None else self.network(inputs)
+                values = [m(y_pred=p, y=target).reshape(-1) for p in (pred, inputs) for m in (psnr, ssim)]
+                meta = getattr(batch["label"], "meta", None) or batch.get("label_meta_dict", {}) or {}
+                for i in range(inputs.shape[0]):
+                    rows.append((self.model_name, image_name(meta, i, self.root_dir), *(float(v[i]) for v in values)))
+        return rows
+
+    def run(self) -> list[tuple]:
+        rows = self.evaluate()
+        if not rows:
+            raise ValueError("CSMRITestReport: the test dataloader yielded no image.")
+        mean = np.mean([r[2:] for r in rows], axis=0)
+        self.logger.info(
+            f"test {self.model_name}: {len(rows)} images, PSNR {mean[0]:.2f} dB, SSIM {mean[1]:.4f}; "
+            f"zero-filled PSNR {mean[2]:.2f} dB, SSIM {mean[3]:.4f}"
+        )
+        if is_main_process():
+            fmt = [(m, n, *(f"{v:.6f}" for v in vals)) for m, n, *vals in rows]
+            ensure_writable_dir(self.output_dir, "report folder")
+            atomic_write_csv(self.csv_path, REPORT_FIELDS, fmt)
+            plot_test_violins(os.path.join(self.output_dir, "test_psnr_*.csv"), self.png_path)
+        return rows

@@ -1,0 +1,102 @@
+"""Loading of CS-MRI items: a T1 file (2D slice or 3D volume) as a channel-first 2D slice in [0, 1].
+
+The bundle then resizes it, copies it to the target ``label`` and replaces ``image`` by its zero-filled
+reconstruction (:class:`~monai_hyperconv.transforms.kspace.PoissonUndersampled`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import LoadImage, MapTransform, Orientation, ScaleIntensityRangePercentiles
+from monai.utils import ImageMetaKey
+
+from monai_hyperconv.engines.validation import check_finite
+from monai_hyperconv.utils.files import require_files
+
+__all__ = ["LoadMRISliced"]
+
+
+class LoadMRISliced(MapTransform):
+    """Load a T1 item as a channel-first 2D slice ``(1, H, W)`` with intensities in [0, 1].
+
+    A 2D file (``(H, W)`` or ``(H, W, 1)``) is read as is; a 3D volume is reoriented to RAS and its axial slice at
+    fraction ``data[slice_key]`` of the axial extent is taken (the slice index is stored as the ``patch_index``
+    metadata, so that saved outputs of several slices of one volume get distinct names). Intensities are scaled
+    per volume (per slice for 2D files) from the minimum to the ``upper`` percentile, then clipped to [0, 1].
+
+    Args:
+        keys: keys holding file paths (or arrays).
+        slice_key: key of the axial slice fraction (-1 or missing for 2D files).
+        upper: upper percentile mapped to 1 (robust to a few bright voxels).
+        allow_missing_keys: do not raise when a key is missing.
+
+    Raises:
+        ValueError: naming the file when it is not 2D / 3D or holds NaN / infinite values.
+    """
+
+    def __init__(
+        self, keys: KeysCollection = "image", slice_key: str = "slice", upper: float = 99.5, allow_missing_keys=False
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.slice_key = slice_key
+        self.loader = LoadImage(image_only=True)
+        self.orient = Orientation(axcodes="RAS", labels=None)  # labels from the (RAS) space of the MetaTensor
+        self.scale = ScaleIntensityRangePercentiles(lower=0.0, upper=upper, b_min=0.0, b_max=1.0, clip=True)
+        self._last: tuple[str, MetaTensor] | None = None  # consecutive slices of one volume: read it once
+
+    def _load(self, path) -> MetaTensor:
+        if not isinstance(path, (str, os.PathLike)):
+            img = MetaTensor(torch.as_tensor(np.asarray(path), dtype=torch.float32))
+            img.meta[ImageMetaKey.FILENAME_OR_OBJ] = "<in-memory array>"
+            return img
+        path = os.fspath(path)
+        last = self._last  # read once: CacheDataset may call this from several threads
+        if last is not None and last[0] == path:
+            return last[1]
+        require_files([path], "T1 image")
+        img = self.loader(path)
+        self._last = (path, img)
+        return img
+
+    def slice_of(self, path, fraction: float = -1.0) -> MetaTensor:
+        """The scaled 2D slice ``(1, H, W)`` of one file (see the class docstring)."""
+        img = self._load(path)
+        source = str(img.meta.get(ImageMetaKey.FILENAME_OR_OBJ, path))
+        data = img.as_tensor() if isinstance(img, MetaTensor) else torch.as_tensor(img)
+        shape = tuple(data.shape)
+        spatial = shape[:2] + tuple(s for s in shape[2:] if s != 1)
+        if len(shape) < 2 or len(spatial) not in (2, 3):
+            raise ValueError(f"{source}: shape {shape}; expected a 2D slice (H, W) or a 3D T1 volume (X, Y, Z).")
+        check_finite(data, source, "image")
+        data = data.float().reshape(spatial)
+        affine = torch.as_tensor(img.affine if isinstance(img, MetaTensor) else np.eye(4), dtype=torch.float64)
+        meta = {ImageMetaKey.FILENAME_OR_OBJ: source}
+        if len(spatial) == 3:
+            if not 0.0 <= float(fraction) <= 1.0:
+                raise ValueError(f"{source} is a 3D volume: expected a slice fraction in [0, 1], got {fraction}.")
+            vol = self.orient(MetaTensor(data[None], affine=affine))
+            vol = self.scale(vol)
+            k = round(float(fraction) * (vol.shape[-1] - 1))
+            affine = vol.affine.clone()
+            affine[:3, 3] += affine[:3, 2] * k
+            data, meta[ImageMetaKey.PATCH_INDEX] = vol.as_tensor()[..., k], k
+        else:
+            data = self.scale(data[None])
+            data = data.as_tensor() if isinstance(data, MetaTensor) else data
+        # what LoadImage records, so that writers (SaveImage) and inverses find the slice's own geometry
+        meta.update({"original_affine": affine.clone(), ImageMetaKey.SPATIAL_SHAPE: np.asarray(data.shape[1:]),
+                     "original_channel_dim": "no_channel", "space": "RAS"})
+        return MetaTensor(data.float(), affine=affine, meta=meta)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        fraction = float(d.get(self.slice_key, -1.0))
+        for key in self.key_iterator(d):
+            d[key] = self.slice_of(d[key], fraction)
+        return d

@@ -1,0 +1,34 @@
+"""Small helpers at the bottom of the package: they import nothing of it, so every other part may use them.
+
+- :mod:`~monai_hyperconv.utils.atomic`: the one atomic writer (text, CSV, JSON, ``torch.save``, figures).
+- :mod:`~monai_hyperconv.utils.files`: file checks whose errors name the path, the source file of a tensor.
+- :mod:`~monai_hyperconv.utils.flags`: :func:`as_bool` for bundle on/off ids.
+- :mod:`~monai_hyperconv.utils.distributed`: :func:`is_main_process`, :func:`unwrap_module`.
+"""
+
+from monai_hyperconv.utils.atomic import (
+    atomic_save_figure,
+    atomic_torch_save,
+    atomic_write,
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_text,
+)
+from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
+from monai_hyperconv.utils.files import ensure_writable_dir, require_files, source_name
+from monai_hyperconv.utils.flags import as_bool
+
+__all__ = [
+    "as_bool",
+    "atomic_save_figure",
+    "atomic_torch_save",
+    "atomic_write",
+    "atomic_write_csv",
+    "atomic_write_json",
+    "atomic_write_text",
+    "ensure_writable_dir",
+    "is_main_process",
+    "require_files",
+    "source_name",
+    "unwrap_module",
+]
