@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -13,6 +12,7 @@ import numpy as np
 import torch
 
 from monai_hyperconv.analysis.smoothness import ConvKernel
+from monai_hyperconv.utils.atomic import atomic_save_figure
 
 __all__ = ["kernel_image", "plot_kernel_grid", "plot_recapitulation", "plot_recapitulation_kernels", "sample_kernels"]
 
@@ -45,12 +45,7 @@ def _fit_title(fig, title: str | None) -> None:
 
 
 def _save(fig, path: str) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)  # never leave a half-written figure
-    return path
+    return atomic_save_figure(fig, path, dpi=110, bbox_inches="tight")  # never leave a half-written figure
 
 
 def plot_kernel_grid(

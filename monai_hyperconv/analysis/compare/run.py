@@ -1,20 +1,4 @@
-"""Comparison runner: train several network fragments on one bundle with the same seed and budget, then report.
-
-Every model is trained and evaluated by the bundle itself through ``python -m monai.bundle run`` (a subprocess per
-run, so a crash or a kill loses one run, never the comparison), with the network swapped by merging a fragment
-``configs/networks/<variant>.yaml`` and the budget given as config overrides. Each model works in its own folder::
-
-    <output_dir>/<model>/models/        ckpt_dir of its training (model.pt, checkpoint_last.pt)
-    <output_dir>/<model>/eval_<name>/   output_dir of each evaluation (metrics, noise sweep CSV)
-    <output_dir>/<model>/*.log          everything the bundle printed
-    <output_dir>/<model>/trained.json   written once training finished
-    <output_dir>/<model>/result.json    written once every evaluation finished: the model's report row
-
-Markers are written atomically and carry a signature of everything that decides the result (the bundle configs,
-the fragment, the overrides, the seed). A rerun skips models whose ``result.json`` matches, evaluates models that
-are trained but not evaluated, resumes a model whose training was interrupted (``checkpoint_last.pt`` present)
-with the bundle's resume override, and refuses to mix results of different settings in one folder.
-"""
+"""The comparison runner: trains and evaluates every model through the bundle, resumable, then writes the report."""
 
 from __future__ import annotations
 
@@ -25,199 +9,25 @@ import logging
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monai.bundle import ConfigParser
 
 from monai_hyperconv.analysis.checkpoint import build_bundle_network
+from monai_hyperconv.analysis.compare.launch import Launcher, inprocess_launcher, subprocess_launcher
+from monai_hyperconv.analysis.compare.plan import Evaluation, ModelSpec, load_experiment, parse_mapping
+from monai_hyperconv.analysis.compare.report import comparison_markdown, metric_columns, read_metric, write_report
 from monai_hyperconv.analysis.receptive_field import network_receptive_field
-from monai_hyperconv.analysis.reports import markdown_table, write_csv
 from monai_hyperconv.utils.atomic import atomic_write_text
 
-__all__ = [
-    "ComparisonRunner",
-    "Evaluation",
-    "ModelSpec",
-    "bundle_command",
-    "inprocess_launcher",
-    "load_experiment",
-    "make_runner",
-    "read_metric",
-    "run_comparison",
-    "subprocess_launcher",
-]
+__all__ = ["ComparisonRunner", "make_runner", "run_comparison"]
 
 logger = logging.getLogger(__name__)
 
-# (config files, overrides, log file) -> None; raises on failure.
-Launcher = Callable[[Sequence[str], Mapping[str, Any], str], None]
 
-
-# -- launching the bundle ------------------------------------------------------------------------------------------
-def _cli_value(value: Any) -> str:
-    """A config override as ``python -m monai.bundle run`` (fire) parses it back to the same value."""
-    if isinstance(value, str):
-        return value
-    return repr(value)  # ints, floats, bools, lists and dicts are Python literals to fire
-
-
-def bundle_command(
-    config_files: Sequence[str], overrides: Mapping[str, Any], python: str = sys.executable
-) -> list[str]:
-    """The ``python -m monai.bundle run`` command line that runs ``config_files`` (merged) with ``overrides``."""
-    cmd = [python, "-m", "monai.bundle", "run", "--config_file", repr([str(f) for f in config_files])]
-    for key, value in overrides.items():
-        cmd += [f"--{key}", _cli_value(value)]
-    return cmd
-
-
-def subprocess_launcher(config_files: Sequence[str], overrides: Mapping[str, Any], log_path: str) -> None:
-    """Run the bundle in a fresh Python process, its output appended to ``log_path``.
-
-    Raises:
-        RuntimeError: when the run fails, with the command, the log file and its last lines.
-    """
-    cmd = bundle_command(config_files, overrides)
-    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"\n$ {shlex.join(cmd)}\n")
-        log.flush()
-        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
-    if status != 0:
-        with open(log_path, encoding="utf-8", errors="replace") as log:
-            tail = "".join(log.readlines()[-25:])
-        raise RuntimeError(f"bundle run failed (exit {status}), log {log_path!r}:\n$ {shlex.join(cmd)}\n{tail}")
-
-
-def inprocess_launcher(config_files: Sequence[str], overrides: Mapping[str, Any], log_path: str) -> None:
-    """Run the bundle with ``monai.bundle.run`` in this process (faster to start; no isolation). Logs the call only."""
-    from monai.bundle import run
-
-    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"\n$ {shlex.join(bundle_command(config_files, overrides))}  (in process)\n")
-    run(config_file=[str(f) for f in config_files], **overrides)
-
-
-# -- reading results -----------------------------------------------------------------------------------------------
-def _mean_column(rows: list[list[str]], key: str, path: str) -> float:
-    """The mean of column ``key`` of a CSV table (header first)."""
-    column = rows[0].index(key)
-    try:
-        values = [float(r[column]) for r in rows[1:] if len(r) > column]
-    except ValueError as err:
-        raise ValueError(f"column {key!r} of {path!r} holds a non-number: {err}") from err
-    if not values:
-        raise ValueError(f"table {path!r} has no row to average column {key!r} over.")
-    return sum(values) / len(values)
-
-
-def read_metric(path: str, key: str) -> float:
-    """One metric from an evaluation's output file.
-
-    Args:
-        path: a JSON file (``{key: value}``, nested keys as ``a#b``); a MONAI ``MetricsSaver`` file (``metrics.csv``,
-            one ``name<tab or comma>value`` line per metric); or a CSV table with a header naming ``key``, whose
-            column is averaged (e.g. per-image PSNR rows).
-        key: the metric's name.
-
-    Raises:
-        FileNotFoundError / KeyError / ValueError naming the file and the key.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"metrics file {path!r} does not exist (the evaluation should have written {key!r}).")
-    if path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            value: Any = json.load(f)
-        for part in key.split("#"):
-            if not isinstance(value, Mapping) or part not in value:
-                raise KeyError(f"metrics file {path!r} has no key {key!r}.")
-            value = value[part]
-    else:
-        with open(path, encoding="utf-8") as f:
-            rows = [line.replace(",", "\t").strip().split("\t") for line in f if line.strip()]
-        rows = [[c.strip() for c in r] for r in rows]
-        if rows and len(rows[0]) > 2 and key in rows[0]:
-            return _mean_column(rows, key, path)
-        values = {r[0]: r[-1] for r in rows if len(r) >= 2}
-        if key not in values:
-            raise KeyError(f"metrics file {path!r} has no metric {key!r}; found {sorted(values)[:20]}.")
-        value = values[key]
-    try:
-        return float(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"metric {key!r} in {path!r} is {value!r}, not a number.") from err
-
-
-@dataclass
-class Evaluation:
-    """One evaluation run of each trained model, and where its metrics are read.
-
-    Attributes:
-        name: the report columns' stem (``"train"``, ``"test"``).
-        metric_key: the main metric's name in ``metrics_file``; reported as ``<name>_<metric name>``.
-        metrics_file: file in the evaluation's ``output_dir`` holding the metrics (see :func:`read_metric`);
-            ``{model}`` stands for the model's name (e.g. ``test_psnr_{model}.csv``), ``{<id>}`` for the value of
-            any override of the run (e.g. ``fold{fold}/metrics.csv``).
-        overrides: config overrides of this evaluation on top of the comparison's (e.g. the split to evaluate).
-        sweep_glob: optional glob (in the evaluation's ``output_dir``) of robustness sweep CSVs to collect; the same
-            placeholders.
-        extra_metric_keys: further metrics of the same file: a list of keys, reported as ``<name>_<key>``, or a
-            mapping ``{label: key}``, reported as ``<name>_<label>``.
-    """
-
-    name: str
-    metric_key: str
-    metrics_file: str = "metrics.csv"
-    overrides: dict[str, Any] = field(default_factory=dict)
-    sweep_glob: str | None = None
-    extra_metric_keys: list[str] | dict[str, str] = field(default_factory=list)
-
-    @property
-    def extra_metrics(self) -> dict[str, str]:
-        """``{label: key}`` of the extra metrics."""
-        keys = self.extra_metric_keys
-        return dict(keys) if isinstance(keys, Mapping) else {k: k for k in keys}
-
-
-@dataclass
-class ModelSpec:
-    """One model of a comparison: a network fragment, its name and its own overrides (on top of the budget's).
-
-    Attributes:
-        fragment: path of the network fragment (``configs/networks/<variant>.yaml``).
-        name: the model's name in the report and its folder; default: the fragment's file stem.
-        overrides: config overrides of this model only, e.g. ``{"network_def#hidden_channels": [16, 16, 8]}``.
-    """
-
-    fragment: str
-    name: str = ""
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.fragment = str(self.fragment)
-        self.name = self.name or os.path.splitext(os.path.basename(self.fragment))[0]
-        self.overrides = dict(self.overrides or {})
-
-    @classmethod
-    def parse(cls, value: str | os.PathLike | Mapping | ModelSpec) -> ModelSpec:
-        """A spec from a fragment path, a mapping (``fragment``, ``name``, ``overrides``) or a spec."""
-        if isinstance(value, ModelSpec):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {"fragment", "name", "overrides"}
-            if "fragment" not in value or unknown:
-                raise ValueError(f"a model needs 'fragment' (and optionally 'name', 'overrides'), got {dict(value)}.")
-            return cls(value["fragment"], value.get("name", ""), value.get("overrides") or {})
-        return cls(str(value))
-
-
-# -- the runner ----------------------------------------------------------------------------------------------------
 def _sha256_file(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -478,102 +288,15 @@ class ComparisonRunner:
 
     def write_report(self, rows: Sequence[Mapping]) -> dict[str, str]:
         """``comparison.csv``, ``comparison.md`` and (when the evaluations made sweeps) ``robustness.png``."""
-        columns = ["model", "parameters", "receptive_field", *self.metric_columns()]
-        columns += ["train_seconds", "receptive_field_source", "fragment"]
-        paths = {"csv": write_csv(rows, os.path.join(self.output_dir, "comparison.csv"), columns)}
-        sweeps = [os.path.join(self.output_dir, s) for row in rows for s in row.get("sweep_csvs", [])]
-        sweeps = list(dict.fromkeys(sweeps))  # a reference curve written by every model is drawn once
-        if sweeps:
-            from monai_hyperconv.engines.noise_sweep import plot_noise_sweeps
-
-            title = f"{self.metric_name} under test-time noise ({os.path.basename(self.bundle_root)})"
-            paths["png"] = plot_noise_sweeps(sweeps, os.path.join(self.output_dir, "robustness.png"), title)
-        paths["md"] = atomic_write_text(os.path.join(self.output_dir, "comparison.md"), self.markdown(rows, paths))
-        return paths
+        return write_report(self, rows)
 
     def metric_columns(self) -> list[str]:
         """The report's metric columns: each evaluation's main metric, then its extra ones."""
-        metric = self.metric_name.lower()
-        columns = [f"{ev.name}_{metric}" for ev in self.evaluations]
-        return columns + [f"{ev.name}_{label}" for ev in self.evaluations for label in ev.extra_metrics]
+        return metric_columns(self.metric_name, self.evaluations)
 
     def markdown(self, rows: Sequence[Mapping], paths: Mapping[str, str]) -> str:
         """The report: the table, the settings that produced it and the command to reproduce it."""
-        table_rows = [
-            {**r, "parameters": f"{r['parameters'] / 1e6:.3f}M" if r.get("parameters") is not None else None}
-            for r in rows
-        ]
-        columns = ["model", "parameters", "receptive_field", *self.metric_columns()]
-        headers = ["model", "params", "receptive field"] + [f"{ev.name} {self.metric_name}" for ev in self.evaluations]
-        headers += [f"{ev.name} {label}" for ev in self.evaluations for label in ev.extra_metrics]
-        sources = sorted({str(r.get("receptive_field_source")) for r in rows})
-        lines = [
-            f"# Comparison on `{os.path.basename(os.path.normpath(self.bundle_root))}`",
-            "",
-            markdown_table(table_rows, columns, headers),
-            (
-                f"Every model was trained by `{os.path.relpath(self.train_config)}` with its network fragment, seed "
-                f"{self.seed}{'' if self._bundle_has_seed else ' (NOT passed: the bundle has no seed id)'} and the "
-                f"same overrides: `{json.dumps(self.overrides, sort_keys=True)}`."
-            ),
-            f"Receptive field: {', '.join(sources)}.",
-            "",
-        ]
-        for model in self.models:
-            if model.overrides:
-                own = json.dumps(model.overrides, sort_keys=True)
-                lines.append(f"- `{model.name}`: `{model.fragment}` with `{own}`.")
-        for ev in self.evaluations:
-            lines.append(
-                f"- {ev.name} {self.metric_name}: `{' + '.join(os.path.relpath(c) for c in self.evaluate_configs)}` + "
-                f"fragment, overrides `{json.dumps(ev.overrides, sort_keys=True)}`, metric `{ev.metric_key}` of "
-                f"`{ev.metrics_file}`"
-                + (
-                    f" (also {', '.join(f'`{k}` as {lb}' for lb, k in ev.extra_metrics.items())})."
-                    if ev.extra_metrics
-                    else "."
-                )
-            )
-        if "png" in paths:
-            lines += ["", f"![robustness]({os.path.basename(paths['png'])})"]
-        if self.command:
-            lines += ["", "Produced by:", "", "```bash", self.command, "```"]
-        return "\n".join(lines) + "\n"
-
-
-# -- experiment files and the command line -------------------------------------------------------------------------
-def load_experiment(path: str) -> dict[str, Any]:
-    """Read an experiment definition (``configs/experiments/*.yaml``), checking its keys.
-
-    Keys: ``bundle_root``, ``networks`` (fragment paths), ``evaluations`` (list of :class:`Evaluation` fields),
-    and optionally ``overrides``, ``seed``, ``train_config``, ``evaluate_config``, ``metric_name``,
-    ``resume_override``, ``last_checkpoint``, ``seed_id``, ``output_dir``.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"experiment file {path!r} does not exist.")
-    spec = ConfigParser.load_config_file(path)
-    if not isinstance(spec, Mapping):
-        # a bad setting, not a programming error: ValueError like every other check of the experiment file
-        raise ValueError(f"experiment file {path!r} must hold a mapping, got {type(spec).__name__}.")  # noqa: TRY004
-    allowed = {
-        "bundle_root", "networks", "evaluations", "overrides", "seed", "train_config", "evaluate_config",
-        "metric_name", "resume_override", "last_checkpoint", "seed_id", "output_dir", "description",
-    }  # fmt: skip
-    unknown = set(spec) - allowed
-    missing = {"bundle_root", "networks", "evaluations"} - set(spec)
-    if unknown or missing:
-        raise ValueError(f"experiment file {path!r}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}.")
-    return dict(spec)
-
-
-def _parse_mapping(value: Any, what: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        value = json.loads(value)
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be a mapping, got {value!r}.")  # noqa: TRY004  (a bad setting, as above)
-    return dict(value)
+        return comparison_markdown(self, rows, paths)
 
 
 def _command_line() -> str | None:
@@ -607,12 +330,12 @@ def make_runner(
         networks=spec["networks"],
         output_dir=spec["output_dir"],
         evaluations=[Evaluation(**e) for e in spec["evaluations"]],
-        overrides={**_parse_mapping(spec.get("overrides"), "overrides"), **override},
+        overrides={**parse_mapping(spec.get("overrides"), "overrides"), **override},
         seed=spec.get("seed", 0),
         train_config=spec.get("train_config", "configs/train.yaml"),
         evaluate_config=spec.get("evaluate_config", "configs/evaluate.yaml"),
         metric_name=spec.get("metric_name", "Dice"),
-        resume_override=_parse_mapping(spec.get("resume_override"), "resume_override"),
+        resume_override=parse_mapping(spec.get("resume_override"), "resume_override"),
         last_checkpoint=spec.get("last_checkpoint", "checkpoint_last.pt"),
         seed_id=spec.get("seed_id", "seed"),
         launcher=inprocess_launcher if inprocess else subprocess_launcher,
