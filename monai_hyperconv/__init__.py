@@ -8,7 +8,16 @@ __version__ = "0.1.0"
 
 from monai_hyperconv import blocks, data, layers, networks, transforms, workflows  # noqa: E402
 from monai_hyperconv.convert import hyperize, materialize  # noqa: E402
-from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd  # noqa: E402
+from monai_hyperconv.layers import (  # noqa: E402
+    HyperConv1d,
+    HyperConv2d,
+    HyperConv3d,
+    HyperConvNd,
+    HyperConvTranspose1d,
+    HyperConvTranspose2d,
+    HyperConvTranspose3d,
+    HyperConvTransposeNd,
+)
 from monai_hyperconv.networks import (  # noqa: E402
     FlatDilatedCNN,
     FlatHyperCNN,
@@ -25,6 +34,10 @@ __all__ = [
     "HyperConv2d",
     "HyperConv3d",
     "HyperConvNd",
+    "HyperConvTranspose1d",
+    "HyperConvTranspose2d",
+    "HyperConvTranspose3d",
+    "HyperConvTransposeNd",
     "HyperSegNet",
     "MultiBranchUNet",
     "PaperUNet",
