@@ -7,7 +7,7 @@ network and transform resolvable by its short name in MONAI bundle configs (``_t
 __version__ = "0.1.0"
 
 from monai_hyperconv import blocks, data, layers, networks, transforms, workflows  # noqa: E402
-from monai_hyperconv.convert import hyperize, materialize  # noqa: E402
+from monai_hyperconv.convert import fit_report, hyperize, materialize  # noqa: E402
 from monai_hyperconv.layers import (  # noqa: E402
     HyperConv1d,
     HyperConv2d,
@@ -44,6 +44,7 @@ __all__ = [
     "__version__",
     "blocks",
     "data",
+    "fit_report",
     "hyperize",
     "layers",
     "materialize",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -14,8 +16,12 @@ from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTranspose3d,
     HyperConvTransposeNd,
 )
+from monai_hyperconv.layers.kernel_fit import fit_hyper_layer
 
-__all__ = ["hyperize", "materialize"]
+__all__ = ["fit_report", "hyperize", "materialize"]
+
+logger = logging.getLogger(__name__)
+_INITS = ("random", "fit")
 
 _HYPER_FOR = {nn.Conv1d: HyperConv1d, nn.Conv2d: HyperConv2d, nn.Conv3d: HyperConv3d}
 _HYPER_TRANSPOSE_FOR = {
@@ -28,13 +34,14 @@ _TORCH_TRANSPOSE_FOR = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.Conv
 _PAD_FOR = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}
 
 
-def _replace_modules(model: nn.Module, convert) -> nn.Module:
-    """Apply ``convert`` (module -> replacement or None) to the model and all descendants, in place."""
-    replacement = convert(model)
+def _replace_modules(model: nn.Module, convert, prefix: str = "") -> nn.Module:
+    """Apply ``convert`` ((module, qualified name) -> replacement or None) to the model and all descendants, in
+    place."""
+    replacement = convert(model, prefix)
     if replacement is not None:
         return replacement
     for name, child in list(model.named_children()):
-        new_child = _replace_modules(child, convert)
+        new_child = _replace_modules(child, convert, f"{prefix}.{name}" if prefix else name)
         if new_child is not child:
             setattr(model, name, new_child)
     return model
@@ -131,14 +138,22 @@ def hyperize(
     hidden_channels: Sequence[int] = (16, 16, 4),
     *,
     transposed_kernel_size: int | Sequence[int] | None = None,
+    init: str = "random",
+    fit_steps: int = 100,
     **hyper_kwargs,
 ) -> nn.Module:
     """Replace every ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d`` with a kernel larger than 1 by a
     hyper-convolution (:class:`HyperConvNd`, :class:`HyperConvTransposeNd`), in place.
 
     Channels, stride, dilation, groups, padding, padding mode, output padding, bias on/off, device and dtype are
-    kept. The kernel networks are freshly initialised (a hyper-convolution cannot hold arbitrary weights); 1×1
-    convolutions, like the paper's output layers, stay regular.
+    kept. 1×1 convolutions, like the paper's output layers, stay regular. With ``init="random"`` the kernel
+    networks are freshly initialised and the model's weights are dropped; ``init="fit"`` warm-starts each one
+    from the replaced layer (:func:`~monai_hyperconv.layers.kernel_fit.fit_hyper_layer`): its output layer is
+    solved by least squares on the freshly initialised hidden features, exact (up to float rounding) when
+    ``N_L + 1 >= taps``, and otherwise refined by ``fit_steps`` Adam steps on the hidden layers; the bias is
+    copied. With a new kernel size the old kernel is zero-padded or centre-cropped to it first (cropping
+    drops the outer taps). Each fitted layer keeps its :class:`~monai_hyperconv.layers.kernel_fit.LayerFit` as
+    ``layer.fit_record`` (:func:`fit_report` collects them) and a one-line summary per layer is logged (INFO).
 
     Args:
         model: any network; modified in place and returned (``copy.deepcopy`` it first to keep the original).
@@ -149,6 +164,8 @@ def hyperize(
         transposed_kernel_size: new kernel size for every replaced transposed convolution, or None to keep each
             layer's own. Their padding grows by ``dilation * (new - old) / 2``, which keeps output shapes and tap
             positions, so the size may only change by an even number per dim (a ValueError says otherwise).
+        init: ``"random"`` (fresh kernel networks) or ``"fit"`` (fitted to the replaced weights, see above).
+        fit_steps: Adam refinement steps per layer with ``init="fit"`` when the least-squares solve is not exact.
         hyper_kwargs: further keyword arguments of :class:`HyperConvNd` (``negative_slope``, ``fft``); ``fft``
             is not passed to transposed layers, which always use the direct path.
 
@@ -156,15 +173,46 @@ def hyperize(
         the model (or its replacement when ``model`` itself is a convolution).
     """
 
-    def convert(module: nn.Module) -> nn.Module | None:
-        if type(module) in _HYPER_FOR and max(module.kernel_size) > 1:
-            return _hyper_conv(module, _requested_size(kernel_size, module), hidden_channels, hyper_kwargs)
-        if type(module) in _HYPER_TRANSPOSE_FOR and max(module.kernel_size) > 1:
+    if init not in _INITS:
+        raise ValueError(f"hyperize: init must be one of {_INITS}, got {init!r}.")
+
+    def convert(module: nn.Module, name: str) -> nn.Module | None:
+        transposed = type(module) in _HYPER_TRANSPOSE_FOR
+        if not (transposed or type(module) in _HYPER_FOR) or max(module.kernel_size) <= 1:
+            return None
+        if transposed:
             new_size = _requested_size(transposed_kernel_size, module)
-            return _hyper_conv_transpose(module, new_size, hidden_channels, hyper_kwargs)
-        return None
+            layer = _hyper_conv_transpose(module, new_size, hidden_channels, hyper_kwargs)
+        else:
+            layer = _hyper_conv(module, _requested_size(kernel_size, module), hidden_channels, hyper_kwargs)
+        if init == "fit":
+            _warm_start(layer, module, name, fit_steps)
+        return layer
 
     return _replace_modules(model, convert)
+
+
+def _warm_start(layer: HyperConvNd, module: nn.Module, name: str, steps: int) -> None:
+    record = fit_hyper_layer(layer, module.weight, module.bias, steps=steps)
+    layer.fit_record = record
+    logger.info(
+        "hyperize fit %s: %s kernel %s -> %s (%s), %d taps, N_L=%d, relative kernel error %.3g%s",
+        name or "<model>", record.kind, "x".join(map(str, record.kernel_size_old)),
+        "x".join(map(str, record.kernel_size_new)), record.resize, record.taps, record.n_l, record.relative_error,
+        f" (cropping alone {record.cropped_error:.3g})" if record.cropped_error > 0 else "",
+    )  # fmt: skip
+
+
+def fit_report(model: nn.Module) -> list[dict]:
+    """One row per hyper layer that ``hyperize(..., init="fit")`` fitted: ``layer`` (its name in ``model``) and
+    the fields of :class:`~monai_hyperconv.layers.kernel_fit.LayerFit` (kernel sizes, resize, taps, ``n_l``,
+    ``relative_error`` = ``||W_fit - W||/||W||``, ...), in module order. The records describe the fit at
+    conversion time, not the kernels after later training."""
+    return [
+        {"layer": name, **dataclasses.asdict(module.fit_record)}
+        for name, module in model.named_modules()
+        if isinstance(module, HyperConvNd) and getattr(module, "fit_record", None) is not None
+    ]
 
 
 @torch.no_grad()
@@ -226,7 +274,7 @@ def _materialize_layer(layer: HyperConvNd) -> nn.Module:
     return nn.Sequential(_PAD_FOR[dims]([p for pair in reversed(pairs) for p in pair], 0.0), conv)
 
 
-def _materialized(module: nn.Module) -> nn.Module | None:
+def _materialized(module: nn.Module, name: str) -> nn.Module | None:
     if isinstance(module, HyperConvTransposeNd):
         return _materialize_transposed(module)
     return _materialize_layer(module) if isinstance(module, HyperConvNd) else None

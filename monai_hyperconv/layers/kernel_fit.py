@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from monai_hyperconv.layers.hyperconv import HyperConvNd
+from monai_hyperconv.layers.hyperconv_transpose import HyperConvTransposeNd
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
-__all__ = ["KernelFit", "fit_kernel_net", "fit_kernel_net_", "resize_kernel", "solve_output_layer"]
+__all__ = ["KernelFit", "LayerFit", "fit_hyper_layer", "fit_kernel_net", "fit_kernel_net_", "resize_kernel", "solve_output_layer"]
 
 _EXACT = 1e-20  # mean squared error, relative to the target's mean square, below which a solve counts as exact
 
@@ -80,6 +82,7 @@ def solve_output_layer(net: CoordinateKernelNet, coords: torch.Tensor, flat_targ
     net.out.bias.copy_(solution[-1])
 
 
+@torch.enable_grad()
 def _refine(net: CoordinateKernelNet, coords, flat_target, steps: int, learning_rate: float, least_squares: bool):
     """Adam steps (cosine-decayed to 1% of ``learning_rate``), keeping the best parameters seen."""
     params = [p for layer in net.hidden for p in layer.parameters()] if least_squares else list(net.parameters())
@@ -183,3 +186,87 @@ def fit_kernel_net(
         net = CoordinateKernelNet(len(kernel_size), flat.shape[0], hidden_channels)
         net.reset_parameters(grid, target_std=float(flat.std()) if flat.numel() > 1 else 1.0)
     return fit_kernel_net_(net, grid, target, steps, learning_rate, least_squares)
+
+
+@dataclass
+class LayerFit:
+    """How a hyper layer's kernel network was fitted to a replaced layer's weight (see :func:`fit_hyper_layer`).
+
+    Attributes:
+        kind: ``"conv"`` or ``"transposed"``.
+        kernel_size_old, kernel_size_new: the replaced layer's and the hyper layer's kernel sizes.
+        resize: ``"none"``, ``"pad"`` (old kernel zero-padded to the new size), ``"crop"`` (centre-cropped) or
+            ``"pad+crop"`` (some dims each).
+        taps: taps of the new kernel; n_l: the kernel network's N_L.
+        solved_error: ``||W_fit - W||/||W||`` after the least-squares solve, before any Adam step, where ``W`` is
+            the resized old kernel.
+        relative_error: the same for the kernel the layer generates after the fit (in its own dtype).
+        cropped_error: ``||W - W_old||/||W_old||`` of the resizing alone (nonzero only when cropping).
+        steps: Adam steps taken (0 when the solve was exact).
+    """
+
+    kind: str
+    kernel_size_old: tuple[int, ...]
+    kernel_size_new: tuple[int, ...]
+    resize: str
+    taps: int
+    n_l: int
+    solved_error: float
+    relative_error: float
+    cropped_error: float
+    steps: int
+
+
+def _resize_kind(old: Sequence[int], new: Sequence[int]) -> str:
+    grow, shrink = any(b > a for a, b in zip(old, new)), any(b < a for a, b in zip(old, new))
+    return {(False, False): "none", (True, False): "pad", (False, True): "crop"}.get((grow, shrink), "pad+crop")
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    norm = b.double().norm().item()
+    return (a.double() - b.double()).norm().item() / norm if norm > 0 else float((a != 0).any())
+
+
+@torch.no_grad()
+def fit_hyper_layer(
+    layer: HyperConvNd,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    steps: int = 100,
+    learning_rate: float = 1e-2,
+) -> LayerFit:
+    """Fit a hyper layer's kernel network, in place, to generate ``weight`` and copy ``bias``.
+
+    ``weight`` has the layer's weight layout (that of :meth:`~monai_hyperconv.layers.HyperConvNd.kernel_shape`)
+    with any kernel size: it is zero-padded or centre-cropped to the layer's (:func:`resize_kernel`) first.
+
+    Args:
+        layer: a :class:`~monai_hyperconv.layers.HyperConvNd` (or transposed) layer; its initialisation gives
+            the hidden features the least-squares solve starts from.
+        weight: the replaced layer's weight.
+        bias: the replaced layer's bias, copied into ``layer.bias`` (both or neither must exist).
+        steps, learning_rate: Adam refinement, see :func:`fit_kernel_net_`.
+    """
+    old_size, new_size = tuple(weight.shape[2:]), tuple(layer.kernel_size)
+    target = resize_kernel(weight.detach(), new_size)
+    if tuple(target.shape) != tuple(layer.kernel_shape()):
+        raise ValueError(f"weight of shape {tuple(weight.shape)} does not fit {layer} (kernel {layer.kernel_shape()}).")
+    if (bias is None) != (layer.bias is None):
+        raise ValueError(f"bias must be given exactly when {layer} has one.")
+    fit = fit_kernel_net_(layer.kernel_net, layer.grid, target, steps, learning_rate)
+    if bias is not None:
+        layer.bias.copy_(bias)
+    layer.clear_kernel_cache()
+    solved = math.sqrt(fit.solved_loss / max(target.double().pow(2).mean().item(), torch.finfo(torch.float64).tiny))
+    return LayerFit(
+        kind="transposed" if isinstance(layer, HyperConvTransposeNd) else "conv",
+        kernel_size_old=old_size,
+        kernel_size_new=new_size,
+        resize=_resize_kind(old_size, new_size),
+        taps=math.prod(new_size),
+        n_l=layer.kernel_net.hidden_channels[-1],
+        solved_error=solved,
+        relative_error=_relative(layer.kernel(), target),
+        cropped_error=_relative(resize_kernel(target, old_size), weight.detach()),
+        steps=len(fit.losses),
+    )
