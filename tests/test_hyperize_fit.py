@@ -193,3 +193,15 @@ def test_one_log_line_per_fitted_layer(caplog):
 def test_bad_init_is_named():
     with pytest.raises(ValueError, match="init"):
         hyperize(_unet(), init="copy")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fit_and_transposed_layers_on_cuda():
+    torch.manual_seed(0)
+    model = _unet().cuda().eval()
+    x = torch.randn(2, 1, 32, 32, device="cuda")
+    converted = hyperize(copy.deepcopy(model), hidden_channels=(16, 32, 32), init="fit")
+    assert all(p.device.type == "cuda" for p in converted.parameters())
+    expected, got = _outputs(model, converted, x)
+    assert _output_error(got, expected) < 0.02
+    assert max(r["relative_error"] for r in fit_report(converted)) < 1e-3

@@ -153,7 +153,7 @@ def fit_kernel_net_(
         for p, q in zip(net.parameters(), work.parameters()):
             p.copy_(q)
         fitted = net(coords.to(net.out.weight))
-        final = F.mse_loss(fitted.to(flat), flat.to(fitted.device)).item()
+        final = F.mse_loss(fitted.to(flat), flat).item()
     return KernelFit(net, fitted.reshape(target.shape), losses, final, initial, solved)
 
 
