@@ -16,8 +16,17 @@ import monai_hyperconv.apps.csmri
 import monai_hyperconv.apps.liver
 import monai_hyperconv.apps.ms  # noqa: F401  (only imported, for the side effect above)
 from monai_hyperconv import apps, blocks, engines, layers, networks, transforms, utils
-from monai_hyperconv.convert import hyperize, materialize
-from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
+from monai_hyperconv.convert import fit_report, hyperize, materialize
+from monai_hyperconv.layers import (
+    HyperConv1d,
+    HyperConv2d,
+    HyperConv3d,
+    HyperConvNd,
+    HyperConvTranspose1d,
+    HyperConvTranspose2d,
+    HyperConvTranspose3d,
+    HyperConvTransposeNd,
+)
 from monai_hyperconv.networks import (
     FlatDilatedCNN,
     FlatHyperCNN,
@@ -34,6 +43,10 @@ __all__ = [
     "HyperConv2d",
     "HyperConv3d",
     "HyperConvNd",
+    "HyperConvTranspose1d",
+    "HyperConvTranspose2d",
+    "HyperConvTranspose3d",
+    "HyperConvTransposeNd",
     "HyperSegNet",
     "MultiBranchUNet",
     "PaperUNet",
@@ -41,6 +54,7 @@ __all__ = [
     "apps",
     "blocks",
     "engines",
+    "fit_report",
     "hyperize",
     "layers",
     "materialize",

@@ -154,7 +154,11 @@ class HyperConvNd(nn.Module):
         # Computed in the parameters' precision; autocast, if active, casts it at the convolution.
         with torch.autocast(self.grid.device.type, enabled=False):
             flat = self.kernel_net(self.grid.to(self.kernel_net.out.weight.dtype))
-        return flat.view(self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        return flat.view(self.kernel_shape())
+
+    def kernel_shape(self) -> tuple[int, ...]:
+        """Shape of :meth:`kernel`, that of the equivalent torch layer's weight (transposed layers override it)."""
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
     def _parameter_state(self) -> tuple:
         params = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.kernel_net.parameters())
