@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 
 from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
 
-__all__ = ["hyperize", "materialize"]
+__all__ = ["hyperize", "materialize", "scriptable_copy"]
 
 _HYPER_FOR = {nn.Conv1d: HyperConv1d, nn.Conv2d: HyperConv2d, nn.Conv3d: HyperConv3d}
 _TORCH_FOR = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -144,3 +145,14 @@ def materialize(model: nn.Module) -> nn.Module:
     its replacement when ``model`` itself is a hyper-convolution.
     """
     return _replace_modules(model, lambda m: _materialize_layer(m) if isinstance(m, HyperConvNd) else None)
+
+
+def scriptable_copy(model: nn.Module) -> nn.Module:
+    """A materialized deep copy of ``model`` when it holds hyper-convolutions, else ``model`` itself.
+
+    For ``__prepare_scriptable__`` of networks: ``torch.jit.script`` then compiles plain convolutions and leaves
+    the scripted network (hyper layers, kernel networks) untouched, so it can go on training.
+    """
+    if not any(isinstance(m, HyperConvNd) for m in model.modules()):
+        return model
+    return materialize(copy.deepcopy(model))

@@ -204,6 +204,17 @@ class HyperConvNd(nn.Module):
         self.clear_kernel_cache()
         super()._load_from_state_dict(*args, **kwargs)
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        """What ``torch.jit.script`` compiles in place of this layer: its materialized ``nn.Conv{N}d`` (same outputs).
+
+        Scripting a module stores the prepared layers back into their parents (torch's recursion does), so the
+        scripted module's *source* then holds plain convolutions too: script a ``copy.deepcopy`` to keep training
+        the hyper one. The networks of :mod:`monai_hyperconv.networks` copy themselves for this.
+        """
+        from monai_hyperconv.convert import materialize  # convert.py imports this module
+
+        return materialize(self)
+
     # -- the convolution --------------------------------------------------------------------------------------
     def _chooses_fft(self, x: torch.Tensor) -> bool:
         if self.fft != "auto":
