@@ -7,8 +7,8 @@ network and transform resolvable by its short name in MONAI bundle configs (``_t
 __version__ = "0.1.0"
 
 from monai_hyperconv import blocks, data, layers, networks, transforms, workflows  # noqa: E402
-from monai_hyperconv.convert import hyperize, materialize  # noqa: E402
-from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd  # noqa: E402
+from monai_hyperconv.convert import hyperize, materialize, resample_kernels  # noqa: E402
+from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd, load_on_new_grid  # noqa: E402
 from monai_hyperconv.networks import (  # noqa: E402
     FlatDilatedCNN,
     FlatHyperCNN,
@@ -33,9 +33,11 @@ __all__ = [
     "data",
     "hyperize",
     "layers",
+    "load_on_new_grid",
     "materialize",
     "networks",
     "receptive_field",
+    "resample_kernels",
     "transforms",
     "workflows",
 ]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from monai_hyperconv.layers.grid import grid_scales, resampled_grid
 from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
 
-__all__ = ["hyperize", "materialize", "scriptable_copy"]
+__all__ = ["hyperize", "materialize", "resample_kernels", "scriptable_copy"]
 
 _HYPER_FOR = {nn.Conv1d: HyperConv1d, nn.Conv2d: HyperConv2d, nn.Conv3d: HyperConv3d}
 _TORCH_FOR = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -98,6 +100,72 @@ def hyperize(
         )
 
     return _replace_modules(model, convert)
+
+
+def resample_kernels(model: nn.Module, scale: float | Sequence[float]) -> nn.Module:
+    """Adapt every hyper-convolution of ``model`` to an input ``scale`` times finer (per spatial dim), in place.
+
+    A hyper-convolution's kernel is a function of continuous tap offsets, so it can be sampled on a finer (or,
+    with ``scale < 1``, coarser) grid. Each hyper layer:
+
+    - samples its kernel network at its taps' offsets divided by ``scale`` (its grid scale, relative to its
+      training grid, is multiplied by ``scale``);
+    - gets the kernel size that covers the same physical extent: per dim the odd size nearest to
+      ``k_train * grid_scale``, ties to the smaller one (radius ``r`` becomes ``2r`` at scale 2, ``3r + 1`` at
+      scale 3, where ``k`` taps of width 1 become ``3k`` of width 1/3). Even kernels refuse any scale but 1;
+    - weights every tap by ``1 / prod(grid_scale)``, the fraction of a training tap's area it covers, so that the
+      response to a smooth input keeps its magnitude;
+    - recomputes ``"same"`` padding (and explicit size-preserving ints) for the new size; ``"valid"`` / zero
+      padding stays (it trims the same physical margin); other explicit padding raises.
+
+    Scales compose (``resample_kernels(net, 2)`` then ``resample_kernels(net, 0.5)`` restores the training grid
+    exactly, ``scale=1`` changes nothing), ``kernel()``, the kernel cache, the FFT path and :func:`materialize`
+    follow the new grid, and the state dict records it (loading it into a network on another grid raises: call
+    ``resample_kernels`` on that network first). Parameters are not changed.
+
+    What it does not change: pooling, strides, upsampling and dilations act in pixels. That keeps a UNet
+    consistent when *every* level's kernels are rescaled (a 2× pool of a 2× finer map gives the next level a map
+    2× finer than in training, which its rescaled kernels expect); its receptive field in pixels grows by
+    ``scale``. Regular convolutions with kernels larger than 1 keep their pixel kernels and so cover ``1/scale``
+    of their trained extent: a ``UserWarning`` names them (1×1 convolutions are scale-free). Other pixel-sized
+    operations (e.g. HyperSeg's patch-wise dynamic convolutions, max-pooling's window) are not adapted, and
+    nothing makes a network trained at one resolution *exact* at another: the result approximates, for smooth
+    inputs, what the network computes on the coarser input.
+
+    Args:
+        model: a network holding hyper-convolutions; modified in place and returned.
+        scale: input resolution relative to the current one: a number, or one per spatial dim (anisotropic).
+
+    Raises:
+        ValueError: no hyper-convolution in ``model``, a non-positive scale, an even kernel with a scale other
+            than 1, or explicit padding that is neither size-preserving nor 0 (nothing is changed then).
+    """
+    layers = [(name or type(m).__name__, m) for name, m in model.named_modules() if isinstance(m, HyperConvNd)]
+    if not layers:
+        raise ValueError(f"resample_kernels: {type(model).__name__} holds no hyper-convolution to resample.")
+    targets = []
+    for name, layer in layers:  # check every layer before changing any
+        target = tuple(g * s for g, s in zip(layer.grid_scale, grid_scales(scale, layer.spatial_dims)))
+        try:
+            layer._resampled_padding(resampled_grid(layer.base_kernel_size, target, name)[0])
+        except ValueError as e:
+            raise ValueError(f"resample_kernels: layer {name!r}: {e}") from e
+        targets.append(target)
+    regular = [
+        name or type(m).__name__
+        for name, m in model.named_modules()
+        if isinstance(m, nn.modules.conv._ConvNd) and max(m.kernel_size) > 1
+    ]
+    if regular:
+        warnings.warn(
+            f"resample_kernels: {len(regular)} regular convolution(s) with kernels larger than 1 keep their pixel "
+            f"kernels ({', '.join(regular[:4])}{', ...' if len(regular) > 4 else ''}): on the finer input they cover "
+            "1/scale of their trained extent, so the network only approximates its trained behaviour.",
+            stacklevel=2,
+        )
+    for (_, layer), target in zip(layers, targets):
+        layer.set_grid_scale(target)
+    return model
 
 
 @torch.no_grad()
