@@ -209,11 +209,13 @@ def resample_kernels(model: nn.Module, scale: float | Sequence[float]) -> nn.Mod
 
     - samples its kernel network at its taps' offsets divided by ``scale`` (its grid scale, relative to its
       training grid, is multiplied by ``scale``);
-    - gets the kernel size that covers the same physical extent: per dim the odd size nearest to
-      ``k_train * grid_scale``, ties to the smaller one (radius ``r`` becomes ``2r`` at scale 2, ``3r + 1`` at
-      scale 3, where ``k`` taps of width 1 become ``3k`` of width 1/3). Even kernels refuse any scale but 1;
-    - weights every tap by ``1 / prod(grid_scale)``, the fraction of a training tap's area it covers, so that the
-      response to a smooth input keeps its magnitude;
+    - gets the taps that cover the same physical extent: per dim, the trained kernel spans ``k`` cells of width
+      1, i.e. ``[-k/2, k/2]``; the new taps sit at ``j / scale`` for every integer ``j`` whose cell (width
+      ``1 / scale``) overlaps that span, so 5 taps become 11 at scale 2, 15 at scale 3 and 3 at scale 0.5. Even
+      kernels refuse any scale but 1 (their taps are not centred);
+    - weights every tap by the area of its cell inside the trained span, in units of a trained tap's cell
+      (``1 / prod(scale)`` inside, less for the partly covered outer taps), so that the response to a smooth
+      input keeps its magnitude (a constant kernel keeps its sum exactly);
     - recomputes ``"same"`` padding (and explicit size-preserving ints) for the new size; ``"valid"`` / zero
       padding stays (it trims the same physical margin); other explicit padding raises.
 
