@@ -169,3 +169,25 @@ def test_setup_maps_every_config_folder_into_the_package(monkeypatch):
     assert folders <= packaged
     assert all(kwargs["package_data"][p] == ["*.yaml"] for p in kwargs["packages"] if p.startswith("monai_hyperconv.c"))
     assert {"monai_hyperconv", "monai_hyperconv.apps.liver", "monai_hyperconv.analysis.compare"} <= set(kwargs["packages"])
+
+
+@pytest.mark.parametrize("bundle", sorted(p.name for p in (REPO / "bundles").iterdir() if p.is_dir()))
+def test_bundle_metadata_lists_what_it_requires(bundle):
+    """``required_packages_version`` (model-zoo's field; MONAI 1.6 maps the older ``optional_packages_version``
+    to it) names monai-hyperconv and what every train.yaml uses beyond MONAI, all from the project's requirements."""
+    import json
+
+    meta = json.loads((REPO / "bundles" / bundle / "configs" / "metadata.json").read_text())
+    listed = set(meta["required_packages_version"])
+    assert {"monai-hyperconv", "fire", "tensorboard", "tqdm", "pytorch-ignite", "nibabel"} <= listed
+    known = _names(PYPROJECT["project"]["dependencies"]) | EXTRAS["bundles"] | {"monai-hyperconv"}
+    assert listed <= known, f"{bundle} lists packages the project does not require: {sorted(listed - known)}"
+    assert all(re.fullmatch(r"\d+(\.\d+)+", v) for v in meta["required_packages_version"].values())
+    # the packages behind the project code each bundle's configs reach
+    text = "".join(p.read_text() for p in (REPO / "bundles" / bundle / "configs").glob("*.yaml"))
+    needs = {"scipy", "matplotlib"}  # every bundle generates embedded data and plots its noise sweep
+    if "monai_hyperconv.transforms.kspace" in text:
+        needs.add("sigpy")
+    if "monai_hyperconv.apps.ms" in text or "monai_hyperconv.apps.csmri" in text:
+        needs.add("nilearn")  # the ICBM152 template of the embedded MS phantoms and CS-MRI slices
+    assert needs <= listed, f"{bundle}: missing {sorted(needs - listed)}"
