@@ -18,15 +18,15 @@ Examples:
 
 from __future__ import annotations
 
-import fire
-
 from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitulation
 from monai_hyperconv.analysis.compare import run_comparison
+from monai_hyperconv.utils.optional import require
 
 
 def run_analysis_cli(argv: list[str] | None = None) -> None:
     """Run a command; ``argv`` defaults to ``sys.argv[1:]``."""
     commands = {"kernels": analyze_kernels, "recap": analyze_recapitulation, "compare": run_comparison}
+    fire = require("fire", purpose="the analysis command line")
     fire.Fire(commands, command=argv)
 
 

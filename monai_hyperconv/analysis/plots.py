@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: figures go to files only
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from monai_hyperconv.analysis.smoothness import ConvKernel
 from monai_hyperconv.utils.atomic import atomic_save_figure
+from monai_hyperconv.utils.optional import require_pyplot
 
 __all__ = ["kernel_image", "plot_kernel_grid", "plot_recapitulation", "plot_recapitulation_kernels", "sample_kernels"]
 
@@ -73,6 +70,7 @@ def plot_kernel_grid(
         raise ValueError("no convolution layer to plot.")
     generator = torch.Generator().manual_seed(seed)
     rows, cols = len(convs), n_kernels
+    plt = require_pyplot("kernel analysis figures")
     fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 2.6, 1.1 * rows + 0.6), squeeze=False)
     for r, conv in enumerate(convs):
         kernels, index = sample_kernels(conv, n_kernels, generator)
@@ -107,6 +105,7 @@ def plot_recapitulation(rows: Sequence[Mapping], path: str, title: str | None = 
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     n_ls = sorted({int(r["n_l"]) for r in rows})
     x = np.arange(len(layers))
+    plt = require_pyplot("kernel analysis figures")
     fig, (ax_err, ax_lap) = plt.subplots(1, 2, figsize=(max(8.0, 0.55 * len(layers) * 2), 4.0))
     by_key = {(r["layer"], int(r["n_l"])): r for r in rows}
     target = [by_key[(layer, n_ls[0])]["laplacian_target"] for layer in layers]
@@ -153,6 +152,7 @@ def plot_recapitulation_kernels(
         raise ValueError("no fitted layer to plot.")
     generator = torch.Generator().manual_seed(seed)
     rows = len(convs) * (1 + len(n_ls))
+    plt = require_pyplot("kernel analysis figures")
     fig, axes = plt.subplots(rows, n_kernels, figsize=(1.1 * n_kernels + 2.4, 1.0 * rows + 0.6), squeeze=False)
     for i, conv in enumerate(convs):
         _, index = sample_kernels(conv, n_kernels, generator)

@@ -24,7 +24,8 @@ import nibabel as nib
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
+
+from monai_hyperconv.utils.optional import missing_package_error, require
 
 __all__ = [
     "ICBM152_FILES",
@@ -56,16 +57,15 @@ def icbm152_path(name: str) -> Path:
 
     Raises:
         KeyError: for another name.
-        FileNotFoundError: when nilearn is not installed or does not hold the file.
+        OptionalImportError: (an ImportError) when nilearn is not installed.
+        FileNotFoundError: when nilearn does not hold the file.
     """
     if name not in ICBM152_FILES:
         raise KeyError(f"ICBM152 map {name!r} is not one of {sorted(ICBM152_FILES)}.")
     spec = importlib.util.find_spec("nilearn")  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"nilearn is not installed; the ICBM152 template ({ICBM152_FILES[name]}) is read from its package files. "
-            "Install it with `pip install nilearn`."
-        )
+        # not imported (nilearn's import is slow, only its files are read); the usual error naming the extra
+        raise missing_package_error("nilearn", purpose=f"the ICBM152 template ({ICBM152_FILES[name]}, a nilearn file)")
     path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / ICBM152_FILES[name]
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: expected the ICBM152 2009a {name} map shipped with nilearn.")
@@ -194,6 +194,7 @@ def random_smooth_field(
     coarse = _rng(seed).standard_normal((channels, *coarse_shape)).astype(np.float32)
     # cubic interpolation of the small grid, then linear up to the full grid: cheap and smooth at this scale
     mid_shape = tuple(min(s, 4 * c) for s, c in zip(shape, coarse_shape))
+    ndimage = require("scipy.ndimage", purpose="random smooth fields")
     mid = np.stack(
         [ndimage.zoom(c, [m / n for m, n in zip(mid_shape, coarse_shape)], order=3, mode="nearest") for c in coarse]
     )

@@ -21,6 +21,7 @@ from monai_hyperconv.transforms.noise import make_test_noise
 from monai_hyperconv.utils.atomic import atomic_save_figure, atomic_write_csv
 from monai_hyperconv.utils.distributed import is_main_process
 from monai_hyperconv.utils.files import ensure_writable_dir
+from monai_hyperconv.utils.optional import require_pyplot
 
 __all__ = ["NoiseSweep", "plot_noise_sweeps", "read_sweep_csv", "run_noise_sweep", "write_sweep_csv"]
 
@@ -107,10 +108,7 @@ def plot_noise_sweeps(csv_paths: str | Sequence[str], path: str, title: str | No
         path: the PNG to write (atomically).
         title: figure title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = require_pyplot("noise-sweep figures")
 
     paths = sorted(glob.glob(csv_paths)) if isinstance(csv_paths, str) else list(csv_paths)
     if not paths:

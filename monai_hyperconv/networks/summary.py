@@ -11,6 +11,7 @@ from monai.bundle import ConfigParser
 from torch import nn
 
 from monai_hyperconv.networks.receptive_field import receptive_field
+from monai_hyperconv.utils.resources import shared_config_path
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
@@ -22,7 +23,8 @@ __all__ = [
     "summary_table",
 ]
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "networks"
+#: ``configs/networks``: package data in an installed wheel, the repository's folder in a source checkout
+DEFAULT_CONFIG_DIR = shared_config_path("networks")
 
 # (fragment, overrides, input channels) -> the paper's parameters in millions and receptive field (Tables 1, 2, 4).
 # The multi-branch networks (Table 3) have no published counts; they are listed with the MS task's 4 contrasts.

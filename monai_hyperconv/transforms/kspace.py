@@ -38,6 +38,7 @@ from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_tensor
 
 from monai_hyperconv.utils.flags import as_bool
+from monai_hyperconv.utils.optional import require
 
 __all__ = [
     "PoissonUndersample",
@@ -61,10 +62,11 @@ def default_calibration(shape: Sequence[int]) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=64)
 def _poisson_2d(shape: tuple[int, int], acceleration: float, seed: int, calib: tuple[int, int], crop_corner: bool):
-    import sigpy.mri  # imported here: its import and first call (numba JIT) take seconds
+    # imported here: its import and first call (numba JIT) take seconds, and it is an optional package
+    sigpy_mri = require("sigpy.mri", purpose="Poisson-disk k-space masks")
 
     try:
-        mask = sigpy.mri.poisson(
+        mask = sigpy_mri.poisson(
             shape, accel=acceleration, calib=calib, dtype=np.float32, crop_corner=crop_corner, seed=seed
         )
     except ValueError as e:  # sigpy's binary search found no density within its tolerance

@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
+from monai_hyperconv.utils.optional import require
+
 __all__ = [
     "atomic_save_figure",
     "atomic_torch_save",
@@ -98,6 +100,5 @@ def atomic_save_figure(fig, path: str | os.PathLike, close: bool = True, **savef
         return atomic_write(path, lambda f: fig.savefig(f, format=fmt, **savefig_kwargs))
     finally:
         if close:
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
+            # the caller made the figure, so matplotlib is there
+            require("matplotlib.pyplot", purpose="closing a figure").close(fig)

@@ -14,6 +14,7 @@ from monai_hyperconv.apps.csmri.report import read_test_report
 from monai_hyperconv.transforms.kspace import make_kspace_noise
 from monai_hyperconv.utils.atomic import atomic_save_figure
 from monai_hyperconv.utils.files import ensure_writable_dir
+from monai_hyperconv.utils.optional import require_pyplot
 
 __all__ = ["plot_noise_examples", "plot_test_violins"]
 
@@ -25,10 +26,7 @@ def _savefig(fig, path: str) -> str:
 
 def plot_test_violins(csv_paths: str | Sequence[str], path: str, metric: str = "psnr") -> str:
     """Violin plot of the per-image ``metric`` of every model in the report CSVs, the zero-filled input first."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = require_pyplot("CS-MRI figures")
 
     paths = sorted(glob.glob(csv_paths)) if isinstance(csv_paths, str) else list(csv_paths)
     if not paths:
@@ -75,10 +73,7 @@ def plot_noise_examples(
         model_name: column title of the model.
         device: where the network runs.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = require_pyplot("CS-MRI figures")
 
     if not len(dataset):
         raise ValueError("plot_noise_examples: the test dataset is empty.")

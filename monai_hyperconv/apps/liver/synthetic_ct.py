@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 
 from monai_hyperconv.apps.embedded import warn_if_generated_differently
+from monai_hyperconv.utils.optional import require
 
 __all__ = ["MARKER_FILENAME", "ensure_synthetic_lits", "generate_synthetic_lits", "synthetic_ct_volume"]
 
@@ -130,6 +130,7 @@ def synthetic_ct_volume(
 
     image = np.empty((size, size, num_slices), dtype=np.int16)
     label = np.zeros((size, size, num_slices), dtype=np.uint8)
+    ndimage = require("scipy.ndimage", purpose="the embedded synthetic CT")
     noise_rng = np.random.default_rng(noise_seed)
     chunk = max(1, int(4_000_000 // (size * size)))  # bounded memory: a few slices at a time
     for k0 in range(0, num_slices, chunk):

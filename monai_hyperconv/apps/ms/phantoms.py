@@ -29,11 +29,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 
 from monai_hyperconv.apps.embedded import warn_if_generated_differently
 from monai_hyperconv.apps.icbm152 import load_icbm152, random_bias_field, random_deform, random_smooth_field
 from monai_hyperconv.apps.ms.isbi import ISBI_CONTRASTS, isbi_has_data
+from monai_hyperconv.utils.optional import require
 
 __all__ = [
     "TISSUE_INTENSITIES",
@@ -102,6 +102,7 @@ def _rotation_towards(axis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _lesion_sites(csf, gm, wm, brain, voxel_size) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate centres (periventricular, deep WM) and the gradient of the ventricle distance."""
+    ndimage = require("scipy.ndimage", purpose="the embedded MS phantoms")
     depth = ndimage.distance_transform_edt(brain) * voxel_size
     ventricles = (csf > 0.5) & (depth > 20.0)
     to_vent = ndimage.distance_transform_edt(~ventricles) * voxel_size
