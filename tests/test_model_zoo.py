@@ -92,7 +92,8 @@ def test_config_workflow_properties(bundle, workflow, tmp_path):
     # the ids the model-zoo's tools set: data and preprocessing are reached through the dataset's references
     if workflow_type == "train":
         for part in ("train", "validate"):
-            assert wf.parser[f"{part}#dataset#transform"] == f"@{part}#preprocessing"
+            # (MONAI stores references with "::" for "#")
+            assert wf.parser[f"{part}#dataset#transform"].replace("::", "#") == f"@{part}#preprocessing"
             assert f"{part}#dataset#data" in wf.parser
         handlers = wf.parser["train#handlers"]
         assert [h["interval"] for h in handlers if h["_target_"] == "ValidationHandler"] == ["@val_interval"]
