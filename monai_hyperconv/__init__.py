@@ -16,8 +16,18 @@ import monai_hyperconv.apps.csmri
 import monai_hyperconv.apps.liver
 import monai_hyperconv.apps.ms  # noqa: F401  (only imported, for the side effect above)
 from monai_hyperconv import apps, blocks, engines, layers, networks, transforms, utils
-from monai_hyperconv.convert import hyperize, materialize
-from monai_hyperconv.layers import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
+from monai_hyperconv.convert import fit_report, hyperize, materialize, resample_kernels
+from monai_hyperconv.layers import (
+    HyperConv1d,
+    HyperConv2d,
+    HyperConv3d,
+    HyperConvNd,
+    HyperConvTranspose1d,
+    HyperConvTranspose2d,
+    HyperConvTranspose3d,
+    HyperConvTransposeNd,
+    load_on_new_grid,
+)
 from monai_hyperconv.networks import (
     FlatDilatedCNN,
     FlatHyperCNN,
@@ -34,6 +44,10 @@ __all__ = [
     "HyperConv2d",
     "HyperConv3d",
     "HyperConvNd",
+    "HyperConvTranspose1d",
+    "HyperConvTranspose2d",
+    "HyperConvTranspose3d",
+    "HyperConvTransposeNd",
     "HyperSegNet",
     "MultiBranchUNet",
     "PaperUNet",
@@ -41,11 +55,14 @@ __all__ = [
     "apps",
     "blocks",
     "engines",
+    "fit_report",
     "hyperize",
     "layers",
+    "load_on_new_grid",
     "materialize",
     "networks",
     "receptive_field",
+    "resample_kernels",
     "transforms",
     "utils",
 ]

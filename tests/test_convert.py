@@ -9,7 +9,7 @@ import torch
 from monai.networks.nets import BasicUNet, DynUNet, UNet
 from torch import nn
 
-from monai_hyperconv import HyperConvNd, hyperize, materialize
+from monai_hyperconv import HyperConvNd, HyperConvTransposeNd, hyperize, materialize
 
 
 def _unet(dims):
@@ -37,14 +37,18 @@ def test_hyperize_replaces_every_spatial_conv_and_keeps_shapes(name, dims):
     model = NETWORKS[name](dims).eval()
     before = _convs(model)
     n_spatial = sum(max(c.kernel_size) > 1 for c in before)
-    n_transposed = sum(isinstance(m, nn.modules.conv._ConvTransposeNd) for m in model.modules())
+    transposed = [m for m in model.modules() if isinstance(m, nn.modules.conv._ConvTransposeNd)]
+    n_transposed = sum(max(m.kernel_size) > 1 for m in transposed)
     x = torch.randn(1, 1, *([32] * dims))
     shape = model(x).shape
     hyper = hyperize(model, hidden_channels=(8, 8, 2))
     hyper_layers = [m for m in hyper.modules() if isinstance(m, HyperConvNd)]
-    assert len(hyper_layers) == n_spatial > 0
+    hyper_transposed = [m for m in hyper_layers if isinstance(m, HyperConvTransposeNd)]
+    assert len(hyper_layers) - len(hyper_transposed) == n_spatial > 0
+    assert len(hyper_transposed) == n_transposed > 0  # transposed convs are converted too
     assert all(max(c.kernel_size) == 1 for c in _convs(hyper))  # only 1x1 convs stay regular
-    assert sum(isinstance(m, nn.modules.conv._ConvTransposeNd) for m in hyper.modules()) == n_transposed
+    left = [m for m in hyper.modules() if isinstance(m, nn.modules.conv._ConvTransposeNd)]
+    assert len(left) == len(transposed) - n_transposed and all(max(m.kernel_size) == 1 for m in left)
     assert all(h.hidden_channels == (8, 8, 2) for h in hyper_layers)
     assert hyper(x).shape == shape
 

@@ -1,8 +1,15 @@
 """Hyper-convolution layers and the pieces they are built from."""
 
-from monai_hyperconv.layers import factories  # noqa: F401  (registers Conv["hyper", d])
+from monai_hyperconv.layers import factories  # noqa: F401  (registers Conv["hyper", d], Conv["hypertrans", d])
 from monai_hyperconv.layers.fft_conv import FFT_MIN_KERNEL_SIZE, fft_conv
+from monai_hyperconv.layers.grid import load_on_new_grid
 from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
+from monai_hyperconv.layers.hyperconv_transpose import (
+    HyperConvTranspose1d,
+    HyperConvTranspose2d,
+    HyperConvTranspose3d,
+    HyperConvTransposeNd,
+)
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid, kernel_net_parameter_count
 
 __all__ = [
@@ -12,7 +19,12 @@ __all__ = [
     "HyperConv2d",
     "HyperConv3d",
     "HyperConvNd",
+    "HyperConvTranspose1d",
+    "HyperConvTranspose2d",
+    "HyperConvTranspose3d",
+    "HyperConvTransposeNd",
     "fft_conv",
     "kernel_grid",
     "kernel_net_parameter_count",
+    "load_on_new_grid",
 ]
