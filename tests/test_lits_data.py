@@ -155,6 +155,27 @@ def test_volume_slice_dataset_indexes_every_slice():
         VolumeSliceDataset([{"image": torch.zeros(1, 3, 4, 2), "label": torch.zeros(1, 3, 5, 2)}])
 
 
+def test_volume_slice_dataset_preprocesses_each_datalist_volume_once():
+    """data + volume_transform (the model-zoo's ``train#dataset#data``): each entry is preprocessed once, cached,
+    and served slice by slice like ready volumes."""
+    calls = []
+
+    def load(entry):
+        calls.append(entry["n"])
+        n = entry["n"]
+        return {"image": torch.arange(12 * n, dtype=torch.float32).reshape(1, 2, 3, 2 * n), "label": torch.ones(1, 2, 3, 2 * n)}
+
+    datalist = [{"n": 1}, {"n": 2}]
+    ds = VolumeSliceDataset(datalist, volume_transform=load, transform=lambda d: {**d, "image": -d["image"]})
+    assert len(ds) == 2 + 4
+    for _ in range(2):  # a second epoch reads the cache
+        items = [ds[i] for i in range(len(ds))]
+    assert sorted(calls) == [1, 2]
+    ready = VolumeSliceDataset([load(e) for e in datalist])
+    for i, item in enumerate(items):
+        assert torch.equal(item["image"], -ready[i]["image"]) and (item["volume"], item["slice"]) == (ready[i]["volume"], ready[i]["slice"])
+
+
 def test_synthetic_ct_is_lits_like_and_deterministic(tmp_path):
     kwargs = {"num_volumes": 2, "size": 64, "num_slices": (10, 14), "seed": 7}
     pairs = generate_synthetic_lits(str(tmp_path / "a"), **kwargs)

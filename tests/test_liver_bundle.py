@@ -244,7 +244,7 @@ def test_bad_input_stops_naming_the_file_and_keeps_outputs(tmp_path, case):
         for split in ("training", "validation", "test"):
             bundle_run(config_file=[TRAIN, EVAL], bundle_root=str(tmp_path), dataset_dir=str(data), generate_data=False,
                        run=[(f"$@{'train' if split == 'training' else 'validate' if split == 'validation' else 'test'}"
-                             "#volumes")], **overrides)
+                             "#dataset")], **overrides)
     text = _error_text(excinfo)
     import re
 

@@ -104,7 +104,7 @@ def trained(tmp_path_factory, one_thread_no_onednn):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, check=False, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return {"tmp": tmp, "fragment": fragment, "common": common, "ckpt_dir": tmp / "bundle" / "models" / "fold0"}
+    return {"tmp": tmp, "fragment": fragment, "common": common, "ckpt_dir": tmp / "bundle" / "models"}
 
 
 def test_training_writes_best_and_last_and_resumes(trained):
@@ -202,7 +202,9 @@ def test_fold_ids_hold_out_one_subject(trained, fold):
     held_out = f"training0{fold + 1}"
     assert {e["subject"] for e in val} == {held_out} and len(val) == 2
     assert held_out not in {e["subject"] for e in train} and len(train) == 4
-    assert parser.get_parsed_content("ckpt_dir").endswith(f"models/fold{fold}")
+    # every fold trains into models/ (model.pt where the model-zoo looks); a fold's own folder is an override
+    assert parser.get_parsed_content("ckpt_dir") == os.path.join(trained["common"]["bundle_root"], "models")
+    assert parser.get_parsed_content("fold_dir").endswith(f"outputs/fold{fold}")
 
 
 def _digest(path):
@@ -214,7 +216,7 @@ def test_bad_inputs_name_the_file_and_keep_checkpoints(trained, tmp_path):
     shutil.copytree(trained["tmp"] / "data", data)
     bundle = tmp_path / "bundle"
     shutil.copytree(trained["tmp"] / "bundle" / "models", bundle / "models")
-    before = {p: _digest(bundle / "models" / "fold0" / p) for p in ("model.pt", "checkpoint_last.pt")}
+    before = {p: _digest(bundle / "models" / p) for p in ("model.pt", "checkpoint_last.pt")}
     common = {**trained["common"], "bundle_root": str(bundle), "dataset_dir": str(data), "max_epochs": 1}
     # rater masks of another shape
     bad_mask = data / "training" / "training03" / "masks" / "training03_02_mask2.nii"
@@ -228,7 +230,7 @@ def test_bad_inputs_name_the_file_and_keep_checkpoints(trained, tmp_path):
         run_inprocess([TRAIN, trained["fragment"]], **common)
     assert "training01_01_pd_pp.nii" in exception_chain_text(err.value)
     # nothing written before was lost or touched
-    assert before == {p: _digest(bundle / "models" / "fold0" / p) for p in before}
+    assert before == {p: _digest(bundle / "models" / p) for p in before}
 
 
 
@@ -245,7 +247,7 @@ def test_torchrun_two_process_gloo(tmp_path):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    ckpt = tmp_path / "bundle" / "models" / "fold0"
+    ckpt = tmp_path / "bundle" / "models"
     best = torch.load(ckpt / "model.pt", weights_only=True)
     assert all(not k.startswith("module.") for k in best)
     last = torch.load(ckpt / "checkpoint_last.pt", weights_only=True)

@@ -10,6 +10,8 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
 - :class:`EpochTimeLimit`: end training at an epoch boundary within a wall-clock budget.
 - :func:`init_output_bias`: start sigmoid outputs at the foreground prior (rare lesions).
 - :class:`VolumeSliceDataset`: 2D slices of volumes decoded and preprocessed once (cached).
+- :mod:`~monai_hyperconv.engines.runtime`: :func:`auto_num_workers` (data-loader workers from the machine),
+  :func:`amp_enabled` (the ``amp`` flag), :func:`from_engine_stacked`, :func:`run_if` (optional run steps).
 - :class:`NoiseSweep`, :func:`run_noise_sweep`, :func:`plot_noise_sweeps`: metric vs. test-noise level, CSV + PNG.
 
 Atomic writers, ``as_bool``, ``is_main_process`` and the file checks are in :mod:`monai_hyperconv.utils`.
@@ -24,6 +26,7 @@ from monai_hyperconv.engines.noise_sweep import (
     run_noise_sweep,
     write_sweep_csv,
 )
+from monai_hyperconv.engines.runtime import amp_enabled, auto_num_workers, available_cpus, from_engine_stacked, run_if
 from monai_hyperconv.engines.slice_dataset import VolumeSliceDataset
 from monai_hyperconv.engines.time_limit import EpochTimeLimit
 from monai_hyperconv.engines.validation import (
@@ -40,14 +43,19 @@ __all__ = [
     "NoiseSweep",
     "ResumableCheckpointer",
     "VolumeSliceDataset",
+    "amp_enabled",
+    "auto_num_workers",
+    "available_cpus",
     "check_finite",
     "check_label_values",
     "check_same_spatial_shape",
     "extract_state_dict",
+    "from_engine_stacked",
     "init_output_bias",
     "load_network_weights",
     "plot_noise_sweeps",
     "read_sweep_csv",
+    "run_if",
     "run_noise_sweep",
     "save_materialized_weights",
     "write_sweep_csv",

@@ -20,7 +20,7 @@ from monai_hyperconv.apps.csmri.evaluation import CSMRITestReport, image_name
 from monai_hyperconv.apps.csmri.icbm152_slices import EMBEDDED_MANIFEST, ensure_icbm152_slices, generate_icbm152_slices
 from monai_hyperconv.apps.csmri.plots import plot_noise_examples, plot_test_violins
 from monai_hyperconv.apps.csmri.report import REPORT_FIELDS, read_test_report
-from monai_hyperconv.apps.csmri.transforms import LoadMRISliced
+from monai_hyperconv.apps.csmri.transforms import LoadMRISliced, undersampling_probability
 
 __all__ = [
     "CSMRI_SPLIT",
@@ -42,5 +42,6 @@ __all__ = [
     "read_test_report",
     "split_by_subject",
     "subject_of",
+    "undersampling_probability",
     "write_csmri_datalist",
 ]

@@ -12,6 +12,7 @@ from monai_hyperconv.apps.csmri.icbm152_slices import ensure_icbm152_slices
 from monai_hyperconv.apps.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist
 from monai_hyperconv.utils.atomic import atomic_write_json
 from monai_hyperconv.utils.files import ensure_writable_dir, require_files
+from monai_hyperconv.utils.flags import as_bool
 
 __all__ = ["csmri_inference_files", "load_csmri_datalist", "prepare_csmri_datalist", "write_csmri_datalist"]
 
@@ -59,16 +60,20 @@ def prepare_csmri_datalist(
     slices_per_volume: int = 5,
     slice_range: Sequence[float] = (0.3, 0.7),
     synthetic: Mapping | None = None,
+    generate_data: bool | str = True,
 ) -> dict[str, list]:
     """The bundle's datalist: reuse ``datalist_file`` when it exists, else find, split by subject and write it.
 
-    When ``dataset_dir`` is missing or empty and ``synthetic`` is not None, the embedded ICBM152 slices are
-    generated there first (``synthetic`` = arguments of :func:`generate_icbm152_slices`). In a distributed run
-    rank 0 prepares and the other ranks wait, so data are generated and the JSON written once.
+    When ``dataset_dir`` is missing or empty, ``generate_data`` is on (a flag from YAML or the command line) and
+    ``synthetic`` is not None, the embedded ICBM152 slices are generated there first (``synthetic`` = arguments of
+    :func:`generate_icbm152_slices`). In a distributed run rank 0 prepares and the other ranks wait, so data are
+    generated and the JSON written once.
 
     Returns:
         ``{"training", "validation", "test"}`` lists of ``{"image", "slice", "subject"}`` with absolute paths.
     """
+    if not as_bool(generate_data, "generate_data"):
+        synthetic = None
     distributed = dist.is_available() and dist.is_initialized()
     if not distributed or dist.get_rank() == 0:
         result = _prepare(dataset_dir, datalist_file, seed, proportions, slices_per_volume, slice_range, synthetic)
@@ -106,6 +111,7 @@ def csmri_inference_files(
     slices_per_volume: int = 5,
     slice_range: Sequence[float] = (0.3, 0.7),
     synthetic: Mapping | None = None,
+    generate_data: bool | str = True,
 ) -> list[dict]:
     """Inputs of the inference workflow: the NIfTI slices / volumes of ``input_dir``, or the test split of the
     bundle's datalist (:func:`prepare_csmri_datalist` with the other arguments).
@@ -120,5 +126,7 @@ def csmri_inference_files(
         return items
     if dataset_dir is None:
         raise ValueError("Give input_dir, or dataset_dir (and datalist_file) to use the test split.")
-    split = prepare_csmri_datalist(dataset_dir, datalist_file, seed, CSMRI_SPLIT, slices_per_volume, slice_range, synthetic)
+    split = prepare_csmri_datalist(
+        dataset_dir, datalist_file, seed, CSMRI_SPLIT, slices_per_volume, slice_range, synthetic, generate_data
+    )
     return [dict(it) for it in split["test"]]

@@ -18,8 +18,9 @@ from monai.utils import ImageMetaKey
 
 from monai_hyperconv.engines.validation import check_finite
 from monai_hyperconv.utils.files import require_files
+from monai_hyperconv.utils.flags import as_bool
 
-__all__ = ["LoadMRISliced"]
+__all__ = ["LoadMRISliced", "undersampling_probability"]
 
 
 class LoadMRISliced(MapTransform):
@@ -100,3 +101,16 @@ class LoadMRISliced(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.slice_of(d[key], fraction)
         return d
+
+
+def undersampling_probability(undersample_input: bool | str) -> float:
+    """``prob`` of the inference ``PoissonUndersampled``: 1 when inputs are fully sampled and are under-sampled
+    retrospectively as in training, 0 when they are zero-filled reconstructions already.
+
+    Args:
+        undersample_input: the bundle's ``undersample_input`` flag (YAML or command-line string).
+
+    Raises:
+        ValueError: naming ``undersample_input`` when it is not a flag.
+    """
+    return 1.0 if as_bool(undersample_input, "undersample_input") else 0.0

@@ -21,6 +21,7 @@ from monai_hyperconv.apps.datalist import SPLIT_KEYS, datalist_source, read_spli
 from monai_hyperconv.apps.liver.synthetic_ct import ensure_synthetic_lits
 from monai_hyperconv.utils.atomic import atomic_write_json
 from monai_hyperconv.utils.files import require_files
+from monai_hyperconv.utils.flags import as_bool
 
 __all__ = [
     "LITS_LABELS",
@@ -121,10 +122,12 @@ def prepare_lits_datalist(
     seed: int = 0,
     proportions: Sequence[float] = LITS_SPLIT,
     synthetic: Mapping | None = None,
+    generate_data: bool | str = True,
 ) -> dict[str, list]:
     """The bundle's datalist: reuse ``datalist_file`` when it exists, else build, split and write it.
 
-    When ``dataset_dir`` is missing or holds no ``volume-N`` files and ``synthetic`` is not None, the embedded
+    When ``dataset_dir`` is missing or holds no ``volume-N`` files, ``generate_data`` is on and ``synthetic`` is not
+    None, the embedded
     synthetic CT set is generated there first (``synthetic`` = arguments of
     :func:`~monai_hyperconv.apps.liver.synthetic_ct.generate_synthetic_lits`). In a distributed run rank 0 prepares
     and the other ranks wait for it, so data is generated and the JSON written once.
@@ -135,10 +138,13 @@ def prepare_lits_datalist(
         seed: split seed.
         proportions: training / validation / test proportions.
         synthetic: generator arguments, or None to require real data.
+        generate_data: the bundle's on/off flag (YAML or command-line string); off requires real data.
 
     Returns:
         ``{"training": [...], "validation": [...], "test": [...]}`` of ``{"image", "label"}`` absolute paths.
     """
+    if not as_bool(generate_data, "generate_data"):
+        synthetic = None
     distributed = dist.is_available() and dist.is_initialized()
     if not distributed or dist.get_rank() == 0:
         result = _prepare(dataset_dir, datalist_file, seed, proportions, synthetic)
@@ -190,7 +196,7 @@ def lits_inference_files(input_dir: str | None = None, **datalist_kwargs) -> lis
     Args:
         input_dir: folder of volumes to segment; None or empty uses the test split of the bundle's datalist.
         datalist_kwargs: arguments of :func:`prepare_lits_datalist` (``dataset_dir``, ``datalist_file``, ``seed``,
-            ``synthetic``), used only without ``input_dir``.
+            ``synthetic``, ``generate_data``), used only without ``input_dir``.
 
     Raises:
         FileNotFoundError: naming ``input_dir`` when it holds no volume.

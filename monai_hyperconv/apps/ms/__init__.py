@@ -2,6 +2,7 @@
 three-plane inferer, fold reports.
 """
 
+from monai_hyperconv.apps.ms.datalist import prepare_ms_datalist
 from monai_hyperconv.apps.ms.inferer import OrthogonalPlaneInferer
 from monai_hyperconv.apps.ms.isbi import (
     ISBI_CONTRASTS,
@@ -12,6 +13,7 @@ from monai_hyperconv.apps.ms.isbi import (
     isbi_has_data,
     labelled_subjects,
     num_isbi_folds,
+    prediction_name,
     select_isbi_images,
 )
 from monai_hyperconv.apps.ms.phantoms import (
@@ -26,7 +28,14 @@ from monai_hyperconv.apps.ms.phantoms import (
     synthesize,
 )
 from monai_hyperconv.apps.ms.planes import as_plain_tensor, pad_to_square, plane_slices, square_slice_size, unpad_square
-from monai_hyperconv.apps.ms.reports import read_metric_details, summarize_folds, write_fold_dice
+from monai_hyperconv.apps.ms.reports import (
+    batch_image_meta,
+    evaluation_dir,
+    read_metric_details,
+    summarize_folds,
+    write_fold_dice,
+    write_fold_dice_report,
+)
 from monai_hyperconv.apps.ms.transforms import CheckISBIFilesd, GoldStandardd, OrthogonalSliced, RandOrthogonalSliced
 
 __all__ = [
@@ -40,7 +49,9 @@ __all__ = [
     "PhantomSubject",
     "RandOrthogonalSliced",
     "as_plain_tensor",
+    "batch_image_meta",
     "ensure_ms_dataset",
+    "evaluation_dir",
     "find_isbi_images",
     "generate_ms_phantoms",
     "gold_standard",
@@ -53,6 +64,8 @@ __all__ = [
     "num_isbi_folds",
     "pad_to_square",
     "plane_slices",
+    "prediction_name",
+    "prepare_ms_datalist",
     "rater_masks",
     "read_metric_details",
     "select_isbi_images",
@@ -61,4 +74,5 @@ __all__ = [
     "synthesize",
     "unpad_square",
     "write_fold_dice",
+    "write_fold_dice_report",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ __all__ = [
     "isbi_has_data",
     "labelled_subjects",
     "num_isbi_folds",
+    "prediction_name",
     "select_isbi_images",
 ]
 
@@ -191,3 +192,14 @@ def image_id(path: str | os.PathLike) -> tuple[str, str]:
     if m is None:
         raise ValueError(f"{path}: not an ISBI image name '<subject>_<tp>_<contrast>_pp.nii'.")
     return m["subject"], m["tp"]
+
+
+def prediction_name(meta: Mapping, saver=None) -> dict:
+    """``output_name_formatter`` of ``SaveImaged`` for predictions: ``{"subject": "<subject>_<timepoint>"}``, so the
+    saved file is ``<subject>_<timepoint>_<postfix>.nii.gz`` (the ISBI submission naming).
+
+    Args:
+        meta: the image's metadata (``filename_or_obj`` is its FLAIR file).
+        saver: the ``SaveImage`` instance (unused; part of MONAI's formatter signature).
+    """
+    return {"subject": "_".join(image_id(meta["filename_or_obj"]))}

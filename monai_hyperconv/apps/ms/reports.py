@@ -12,7 +12,7 @@ import numpy as np
 from monai_hyperconv.apps.ms.isbi import image_id
 from monai_hyperconv.utils.atomic import atomic_write_csv, atomic_write_json
 
-__all__ = ["read_metric_details", "summarize_folds", "write_fold_dice"]
+__all__ = ["batch_image_meta", "evaluation_dir", "read_metric_details", "summarize_folds", "write_fold_dice", "write_fold_dice_report"]
 
 
 def read_metric_details(path: str, column: str = "mean") -> dict[str, float]:
@@ -82,3 +82,26 @@ def summarize_folds(output_dir: str, pattern: str = "fold*/dice.csv") -> dict:
     summary = {"folds": {str(k): d for k, (_, d) in sorted(folds.items())}, "mean": mean, "sd": sd, "num_folds": len(folds)}
     atomic_write_json(os.path.join(output_dir, "fold_summary.json"), summary)
     return summary
+
+
+def batch_image_meta(batch) -> list:
+    """``batch_transform`` of ``MetricsSaver``: the ``image`` metadata of each item of a decollated batch, so the
+    per-image metric rows are named after their files."""
+    return [item["image"].meta for item in batch]
+
+
+def evaluation_dir(fold_dir: str, eval_on: str = "validation") -> str:
+    """Folder of an evaluation's reports: the fold's own folder for its held-out subject (``validation``, the one
+    the fold summary reads), ``<fold_dir>/<eval_on>`` for the others (``training``, ``labelled``), so that they
+    never replace the held-out report."""
+    return fold_dir if eval_on == "validation" else os.path.join(fold_dir, eval_on)
+
+
+def write_fold_dice_report(eval_dir: str, fold: int, details: str = "dice_raw.csv", report: str = "dice.csv") -> dict:
+    """``<eval_dir>/dice.csv`` (:func:`write_fold_dice`) from the per-image Dice ``MetricsSaver`` wrote to
+    ``<eval_dir>/dice_raw.csv``.
+
+    Returns:
+        subject -> mean Dice.
+    """
+    return write_fold_dice(read_metric_details(os.path.join(eval_dir, details)), os.path.join(eval_dir, report), fold)
