@@ -31,6 +31,7 @@ __all__ = [
     "basis_fft_plan",
     "basis_spectrum",
     "block_operator",
+    "cropped_irfftn",
     "fft_conv",
     "fft_conv_with_spectrum",
     "fft_plan",
@@ -263,21 +264,42 @@ def basis_fft_conv(
         stride, groups: as in torch.
 
     The product is computed in the frequency domain without forming the per-frequency ``C_in x C_out`` operator:
-    ``Y[o] = sum_(i, m) mix[o, i, m] (conj(H_m) X[i])``, a real matrix ``(C_out, C_in M)`` times the real view of
-    the ``(C_in M, freq)`` filtered spectra, one dense matmul per sample and group; ``C_in + C_out`` FFTs per sample.
+    ``Y[o] = sum_(i, m) mix[o, i, m] conj(H_m) X[i]``. With ``C_in <= C_out`` each input spectrum is filtered by the
+    M maps and a real matrix ``(C_out, C_in M)`` mixes the real views of the results; otherwise the matrix
+    ``(C_out M, C_in)`` mixes first and the M filtered results are summed, so the ``(N, C, M, freq)`` intermediate
+    has the smaller channel count. ``C_in + C_out`` FFTs per sample either way.
     """
     dims = len(plan.n_fft)
     fft_dims = tuple(range(-dims, 0))
-    batch, in_channels = x.shape[:2]
+    batch = x.shape[0]
     out_channels, in_per_group, m = mix.shape
+    out_per_group = out_channels // groups
     x_f = torch.fft.rfftn(x, s=plan.n_fft, dim=fft_dims)  # (N, C_in, *freq)
     freq = x_f.shape[2:]
-    filtered = torch.view_as_real(x_f.unsqueeze(2) * spectrum)  # (N, C_in, M, *freq, 2)
-    filtered = filtered.reshape(batch, groups, in_per_group * m, -1)
-    y_f = torch.matmul(mix.reshape(groups, out_channels // groups, in_per_group * m), filtered)  # (N, g, C_out/g, .)
-    y_f = torch.view_as_complex(y_f.reshape(batch, out_channels, *freq, 2))
-    crop = (slice(None), slice(None), *[slice(0, o, s) for o, s in zip(plan.out_size, stride)])
-    y = torch.fft.irfftn(y_f, s=plan.n_fft, dim=fft_dims)[crop]
+    if in_per_group <= out_per_group:
+        filtered = torch.view_as_real(x_f.unsqueeze(2) * spectrum)  # (N, C_in, M, *freq, 2)
+        filtered = filtered.reshape(batch, groups, in_per_group * m, -1)
+        y_f = torch.matmul(mix.reshape(groups, out_per_group, in_per_group * m), filtered)  # (N, g, C_out/g, .)
+        y_f = torch.view_as_complex(y_f.reshape(batch, out_channels, *freq, 2))
+    else:
+        weight = mix.permute(0, 2, 1).reshape(groups, out_per_group * m, in_per_group)
+        mixed = torch.matmul(weight, torch.view_as_real(x_f).reshape(batch, groups, in_per_group, -1))
+        mixed = torch.view_as_complex(mixed.reshape(batch, out_channels, m, *freq, 2))
+        y_f = (mixed * spectrum).sum(2)
+    y = cropped_irfftn(y_f, plan.n_fft, [slice(0, o, s) for o, s in zip(plan.out_size, stride)])
     if bias is not None:
         y = y + bias.reshape(1, -1, *([1] * dims))
     return y.contiguous()
+
+
+def cropped_irfftn(spectrum: torch.Tensor, n_fft: Sequence[int], keep: Sequence[slice]) -> torch.Tensor:
+    """``irfftn(spectrum, s=n_fft)`` over the trailing dims, restricted to the ``keep`` slice of each dim.
+
+    One dim at a time, each cropped right after its inverse transform, so later transforms run on fewer rows.
+    """
+    dims = len(n_fft)
+    for d in range(dims - 1):
+        axis = d - dims
+        spectrum = torch.fft.ifft(spectrum, n=n_fft[d], dim=axis)
+        spectrum = spectrum[(..., keep[d], *([slice(None)] * (dims - 1 - d)))]
+    return torch.fft.irfft(spectrum, n=n_fft[-1], dim=-1)[..., keep[-1]]
