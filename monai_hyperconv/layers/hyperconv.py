@@ -190,7 +190,9 @@ class HyperConvNd(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
-        if self._records_grad():
+        if self._records_grad() or torch.compiler.is_compiling():
+            # compiled graphs regenerate the kernel (a small MLP) instead of consulting the Python-side cache,
+            # whose checks (version counters, inference tensors) would break the graph and guard on every layer
             return self._generate_kernel()
         if not self._cache_is_valid():
             with torch.no_grad():
