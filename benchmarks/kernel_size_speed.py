@@ -6,7 +6,17 @@ loss, backward and an Adam step; eval: forward in ``eval()`` mode under ``torch.
 interleaved, shuffled repetitions in one process; the table shows medians and each k's ratio against k = 5
 (goal of issue 13: <= 1.5x at k = 31, train and eval).
 
-Usage: python benchmarks/kernel_size_speed.py [--channels 8] [--batch 4] [--size 128] [--kernels 5 15 31] [--reps 7]
+``--paths``: instead, the path choice of single layers (``channels -> channels``): for each shape and kernel size
+the direct and the FFT path forced, ``fft="auto"`` from the thresholds and ``fft="auto"`` in benchmark mode
+(``monai_hyperconv.layers.path_choice.benchmark``, its one-time measurement done in the warm-up, outside the timed
+calls); ``auto / best`` against the faster forced path (goal: <= 1.05).
+
+``--compile``: also times the Hyper-UNet compiled with ``torch.compile`` (train step and eval, compiled vs eager).
+
+Run from the repository root with the worktree's package first on the path, e.g.::
+
+    PYTHONPATH=. python benchmarks/kernel_size_speed.py [--channels 8] [--batch 4] [--size 128] [--kernels 5 15 31]
+    PYTHONPATH=. python benchmarks/kernel_size_speed.py --paths [--train]
 """
 
 from __future__ import annotations
@@ -18,7 +28,12 @@ import time
 
 import torch
 
+from monai_hyperconv import HyperConv2d, HyperConv3d
+from monai_hyperconv.layers import path_choice
 from monai_hyperconv.networks import PaperUNet
+
+# (spatial dims, batch, channels, size): the shapes of issue 13's item 2
+PATH_SHAPES = [(2, 4, 8, 128), (2, 2, 8, 256), (3, 1, 8, 32)]
 
 
 def sync(device: torch.device) -> None:
@@ -71,6 +86,70 @@ def eval_step(net: torch.nn.Module, x: torch.Tensor):
     return step
 
 
+def layer_step(layer: torch.nn.Module, x: torch.Tensor, train: bool):
+    def step():
+        if train:
+            layer.zero_grad(set_to_none=True)
+            layer(x).square().mean().backward()
+        else:
+            with torch.no_grad():
+                layer(x)
+
+    return step
+
+
+def path_table(device: torch.device, reps: int, train: bool, kernels: list[int]) -> None:
+    print(f"Path choice, {'train step' if train else 'eval'}: ms per call, auto / best (best of forced direct, FFT)\n")
+    print("| shape | k | direct ms | FFT ms | auto (thresholds) ms | auto / best | auto (benchmark) ms | auto / best |")
+    print("|---|---|---|---|---|---|---|---|")
+    worst = {"thresholds": [], "benchmark": []}
+    for dims, batch, ch, size in PATH_SHAPES:
+        conv = {2: HyperConv2d, 3: HyperConv3d}[dims]
+        for k in kernels:
+            if dims == 3 and k > 15:
+                continue
+            torch.manual_seed(0)
+            x = torch.randn(batch, ch, *([size] * dims), device=device)
+            layers = {name: conv(ch, ch, k, fft=fft).to(device) for name, fft in
+                      (("direct", False), ("fft", True), ("thresholds", "auto"), ("benchmark", "auto"))}
+            steps = {name: layer_step(layer, x, train) for name, layer in layers.items()}
+            measured = steps["benchmark"]
+
+            def benchmark_step(measured=measured):
+                path_choice.benchmark = True
+                try:
+                    measured()
+                finally:
+                    path_choice.benchmark = False
+
+            steps["benchmark"] = benchmark_step
+            t = time_interleaved(steps, reps, device)
+            best = min(t["direct"], t["fft"])
+            ratios = {n: t[n] / best for n in worst}
+            for n, seen in worst.items():
+                seen.append(ratios[n])
+            print(f"| {dims}D b{batch} {ch}ch {size}^{dims} | {k} | {t['direct'] * 1e3:.1f} | {t['fft'] * 1e3:.1f} | "
+                  f"{t['thresholds'] * 1e3:.1f} | {ratios['thresholds']:.2f} | {t['benchmark'] * 1e3:.1f} | "
+                  f"{ratios['benchmark']:.2f} |", flush=True)
+    for n, r in worst.items():
+        print(f"auto ({n}) / best: median {statistics.median(r):.2f}, worst {max(r):.2f}")
+
+
+def compile_table(nets: dict, x: torch.Tensor, target: torch.Tensor, reps: int, device: torch.device) -> None:
+    print("\ntorch.compile (inductor) against eager, same network (compilation in the warm-up)\n")
+    print("| k | eager train ms | compiled train ms | compiled / eager | eager eval ms | compiled eval ms | compiled / eager |")
+    print("|---|---|---|---|---|---|---|")
+    for k, net in nets.items():
+        compiled = torch.compile(net)
+        train = time_interleaved({"eager": train_step(net, x, target), "compiled": train_step(compiled, x, target)},
+                                 reps, device, warmup=2)
+        evals = time_interleaved({"eager": eval_step(net, x), "compiled": eval_step(compiled, x)}, reps, device,
+                                 warmup=2)
+        print(f"| {k} | {train['eager'] * 1e3:.1f} | {train['compiled'] * 1e3:.1f} | "
+              f"{train['compiled'] / train['eager']:.2f} | {evals['eager'] * 1e3:.1f} | "
+              f"{evals['compiled'] * 1e3:.1f} | {evals['compiled'] / evals['eager']:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -79,8 +158,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--kernels", type=int, nargs="+", default=[5, 15, 31], help="the first is the baseline")
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--paths", action="store_true", help="the path-choice table of single layers instead")
+    parser.add_argument("--train", action="store_true", help="--paths: time forward + backward")
+    parser.add_argument("--compile", action="store_true", help="also time the network under torch.compile")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.paths:
+        print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, reps {args.reps}\n")
+        kernels = args.kernels if args.kernels != [5, 15, 31] else [3, 5, 7, 9, 11, 13, 15, 21, 31]
+        path_table(device, args.reps, args.train, kernels)
+        return
     print(
         f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, reps {args.reps}; Hyper-UNet "
         f"{args.channels} channels, batch {args.batch}, {args.size}^2\n"
@@ -97,6 +187,8 @@ def main() -> None:
     for k in args.kernels:
         print(f"| {k} | {train[k] * 1e3:.1f} | {train[k] / train[base]:.2f} | {evals[k] * 1e3:.1f} | "
               f"{evals[k] / evals[base]:.2f} |")
+    if args.compile:
+        compile_table(nets, x, target, args.reps, device)
 
 
 if __name__ == "__main__":

@@ -132,3 +132,51 @@ def test_basis_fft_conv_with_asymmetric_zero_padding(pads):
     got = basis_fft_conv(x, basis_spectrum(maps, plan), mix, None, plan, (1,), 1)
     want = F.conv1d(F.pad(x, list(pads)), torch.einsum("oim,mk->oik", mix, maps))
     _assert_close(got, want, atol=1e-12)
+
+
+@pytest.fixture
+def benchmark_mode(monkeypatch):
+    from monai_hyperconv.layers import path_choice
+
+    monkeypatch.setattr(path_choice, "benchmark", True)
+    path_choice.clear_choices()
+    yield path_choice
+    path_choice.clear_choices()
+
+
+def test_benchmark_mode_measures_once_per_shape_and_uses_the_faster_path(benchmark_mode, monkeypatch):
+    timed = []
+
+    def fake_time(layer, x, fft, training):  # the FFT path "wins" for a 3x3 kernel, which the thresholds never pick
+        timed.append((tuple(x.shape), fft, training))
+        return 1.0 if fft else 2.0
+
+    monkeypatch.setattr(benchmark_mode, "_time_path", fake_time)
+    layer = HyperConv2d(2, 3, 3)
+    x = torch.randn(1, 2, 10, 10)
+    assert layer._chooses_fft(x) is True and len(timed) == 2
+    assert layer._chooses_fft(x) is True and len(timed) == 2  # remembered
+    with torch.no_grad():
+        layer._chooses_fft(x)  # another pass kind: measured again
+    layer._chooses_fft(torch.randn(2, 2, 10, 10))  # another shape: measured again
+    assert [t[2] for t in timed[::2]] == [True, False, True] and len(benchmark_mode.remembered_choices()) == 3
+    assert not HyperConv2d(2, 3, 3, stride=2)._chooses_fft(x) and len(timed) == 6  # strided: never measured
+
+
+def test_benchmark_mode_real_measurement_leaves_gradients_alone(benchmark_mode):
+    layer = HyperConv2d(2, 3, 11)
+    x = torch.randn(1, 2, 16, 16)
+    y = layer(x)  # measures both paths, then runs the chosen one
+    assert all(p.grad is None for p in layer.parameters())
+    (key, choice), = benchmark_mode.remembered_choices().items()
+    assert key[4] == (1, 2, 16, 16) and isinstance(choice, bool)
+    layer.fft = choice
+    torch.testing.assert_close(y, layer(x))
+
+
+def test_thresholds_apply_when_benchmark_mode_is_off():
+    from monai_hyperconv.layers import path_choice
+
+    assert path_choice.benchmark is False
+    HyperConv2d(2, 2, 21)(torch.randn(1, 2, 12, 12))
+    assert path_choice.remembered_choices() == {}

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from monai_hyperconv.layers import path_choice
 from monai_hyperconv.layers.fft_conv import (
     BasisFFTPlan,
     basis_fft_conv,
@@ -71,7 +72,9 @@ class HyperConvNd(nn.Module):
         negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
         fft: ``"auto"`` picks FFT convolution for large kernels (thresholds per device type, for passes that
             record gradients and for those that do not, in
-            :data:`monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE`); ``True`` / ``False`` force it.
+            :data:`monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE`, or, with
+            ``monai_hyperconv.layers.path_choice.benchmark = True``, a one-time measurement of both paths per
+            input shape, see :mod:`monai_hyperconv.layers.path_choice`); ``True`` / ``False`` force it.
 
     The kernel is regenerated on every forward pass that records gradients. Otherwise (e.g. eval mode under
     ``torch.no_grad``) it is cached and reused until a kernel-network parameter changes, which parameter
@@ -215,8 +218,13 @@ class HyperConvNd(nn.Module):
 
     # -- the convolution --------------------------------------------------------------------------------------
     def _chooses_fft(self, x: torch.Tensor) -> bool:
+        """The path of this call for input ``x`` (before padding); see :mod:`monai_hyperconv.layers.path_choice`."""
         if self.fft != "auto":
             return bool(self.fft)
+        if all(s == 1 for s in self.stride):
+            measured = path_choice.measured_choice(self, x, self._records_grad())
+            if measured is not None:
+                return measured
         extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
         return use_fft(x.device.type, self.spatial_dims, extent, self.stride, training=self._records_grad())
 
@@ -226,11 +234,12 @@ class HyperConvNd(nn.Module):
                 f"{type(self).__name__} expects input (batch, {self.in_channels}, {self.spatial_dims} spatial dims), "
                 f"got shape {tuple(x.shape)}."
             )
+        fft = self._chooses_fft(x)
         pairs = self._padding_pairs
         if self.padding_mode != "zeros":
             x = F.pad(x, [p for pair in reversed(pairs) for p in pair], mode=self.padding_mode)
             pairs = ((0, 0),) * self.spatial_dims
-        if self._chooses_fft(x):
+        if fft:
             return self._fft_forward(x, pairs)  # zero padding, even asymmetric, is part of the FFT plan
         if any(a != b for a, b in pairs):
             x = F.pad(x, [p for pair in reversed(pairs) for p in pair])
