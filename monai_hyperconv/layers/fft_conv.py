@@ -4,20 +4,41 @@ Direct convolution costs O(k^d) per output pixel, the FFT path O(log n): past a 
 on the device and the number of spatial dimensions the FFT wins. The thresholds below were measured with
 ``benchmarks/layer_speed.py`` (see its docstring and the README's benchmark section).
 
-The work is split so that a hyper-convolution can supply its kernel's spectrum cheaply: the spectrum of a
-generated kernel is a linear map of the spectra of its kernel network's N_L features (see
-``HyperConvNd.kernel_spectrum``), so N_L + 1 FFTs replace the ``in * out`` FFTs of a generic kernel.
+Two forms:
+
+- :func:`fft_conv`: any kernel ``(C_out, C_in/g, *k)``; the channel contraction is a batched matmul per frequency.
+- :func:`basis_fft_conv`: a kernel that is a sum of M = N_L + 1 shared single-channel maps mixed by a matrix,
+  ``W[o, i] = sum_m mix[o, i, m] h_m``, which is what a hyper-convolution generates (``h_m`` are its kernel
+  network's N_L features and a constant map for the output bias). Then ``y = sum_m mix_m (h_m * x)``: M filterings
+  by FFT and one 1x1 convolution, so the costly per-frequency ``C_in x C_out`` contraction disappears and the
+  channel mixing is a dense product over the (much smaller) spatial grid instead of the padded spectrum.
+  :func:`basis_fft_plan` picks the FFT sizes: with zero padding done by the FFT itself, a length
+  ``n + max(pad)`` (not ``n + 2 pad``) is free of wrap-around, and taps that can never meet the input are cropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["block_operator", "fft_conv", "fft_conv_with_spectrum", "fft_plan", "fft_size", "kernel_spectrum", "use_fft",
-           "FFT_MIN_KERNEL_SIZE"]
+__all__ = [
+    "FFT_MIN_KERNEL_SIZE",
+    "BasisFFTPlan",
+    "basis_fft_conv",
+    "basis_fft_plan",
+    "basis_spectrum",
+    "block_operator",
+    "cropped_irfftn",
+    "fft_conv",
+    "fft_conv_with_spectrum",
+    "fft_plan",
+    "fft_size",
+    "kernel_spectrum",
+    "use_fft",
+]
 
 # Smallest effective kernel extent (dilation * (k - 1) + 1, largest over dims) from which ``fft="auto"`` chooses the
 # FFT path, per device type, pass and spatial dims. "train": the pass records gradients (forward + backward, the
@@ -170,3 +191,115 @@ def fft_conv(
     n_fft, out_size = fft_plan(x.shape[2:], extent)
     spectrum = kernel_spectrum(weight, n_fft, dilation, groups)
     return fft_conv_with_spectrum(x, spectrum, n_fft, out_size, stride, bias, groups)
+
+
+class BasisFFTPlan(NamedTuple):
+    """Geometry of :func:`basis_fft_conv` for one input size (one entry per spatial dim).
+
+    ``crop``: the ``[start, stop)`` range of the (dilated) kernel extent whose taps can meet the input; the others
+    only ever multiply padding zeros. ``shift``: where the cropped kernel's first tap sits relative to the output
+    pixel (the remaining leading padding). ``n_fft``: FFT lengths free of wrap-around. ``out_size``: stride-1
+    output size.
+    """
+
+    crop: tuple[tuple[int, int], ...]
+    shift: tuple[int, ...]
+    n_fft: tuple[int, ...]
+    out_size: tuple[int, ...]
+
+
+def basis_fft_plan(size: Sequence[int], padding: Sequence[tuple[int, int]], extent: Sequence[int]) -> BasisFFTPlan:
+    """Plan a zero-padded correlation of an input of ``size`` with a kernel of (dilated) ``extent``.
+
+    Output ``i`` reads input ``i + p - before`` for kernel position ``p``. Positions outside
+    ``[before - out + 1, before + size - 1]`` never meet the input and are cropped (exact). A circular correlation of
+    length N is exact when the read indices that fall outside the input alias onto no input index, i.e.
+    ``N >= size + before - start`` and ``N >= out + stop - 1 - before``; it also needs N >= out and N >= the cropped
+    extent. The length is rounded up to a product of 2, 3 and 5 (:func:`fft_size`).
+    """
+    crop, shift, n_fft, out_size = [], [], [], []
+    for n, (before, after), e in zip(size, padding, extent):
+        out = n + before + after - e + 1
+        if out < 1:
+            raise ValueError(f"Kernel extent {tuple(extent)} is larger than the padded input of size {tuple(size)}.")
+        start, stop = max(0, before - out + 1), min(e, before + n)  # never empty: out >= 1 and n >= 1
+        need = max(n + before - start, out + stop - 1 - before, out, stop - start)
+        crop.append((start, stop))
+        shift.append(before - start)
+        n_fft.append(fft_size(need))
+        out_size.append(out)
+    return BasisFFTPlan(tuple(crop), tuple(shift), tuple(n_fft), tuple(out_size))
+
+
+def basis_spectrum(maps: torch.Tensor, plan: BasisFFTPlan) -> torch.Tensor:
+    """Conjugate spectra of (dilated) kernel maps ``(M, *extent)`` placed for :func:`basis_fft_conv`, ``(M, *freq)``.
+
+    The cropped maps are zero-padded to the FFT lengths and rolled so that the tap aligned with the output pixel
+    sits at index 0; the conjugate turns the FFT's convolution into the correlation torch's conv computes.
+    """
+    dims = len(plan.n_fft)
+    maps = maps[(slice(None), *[slice(a, b) for a, b in plan.crop])]
+    pad = [p for (a, b), n in zip(reversed(plan.crop), reversed(plan.n_fft)) for p in (0, n - (b - a))]
+    placed = torch.roll(F.pad(maps, pad), [-s for s in plan.shift], dims=tuple(range(1, 1 + dims)))
+    return torch.fft.rfftn(placed, dim=tuple(range(1, 1 + dims))).conj()
+
+
+def basis_fft_conv(
+    x: torch.Tensor,
+    spectrum: torch.Tensor,
+    mix: torch.Tensor,
+    bias: torch.Tensor | None,
+    plan: BasisFFTPlan,
+    stride: Sequence[int],
+    groups: int,
+) -> torch.Tensor:
+    """Zero-padded cross-correlation with the kernel ``W[o, i] = sum_m mix[o, i, m] h_m``, through the FFT.
+
+    Args:
+        x: unpadded input ``(N, C_in, *size)`` (the padding is in ``plan``).
+        spectrum: :func:`basis_spectrum` of the M maps ``h_m``, ``(M, *freq)``.
+        mix: ``(C_out, C_in / groups, M)``.
+        bias: ``(C_out,)`` or None.
+        plan: :func:`basis_fft_plan` for this input size.
+        stride, groups: as in torch.
+
+    The product is computed in the frequency domain without forming the per-frequency ``C_in x C_out`` operator:
+    ``Y[o] = sum_(i, m) mix[o, i, m] conj(H_m) X[i]``. With ``C_in <= C_out`` each input spectrum is filtered by the
+    M maps and a real matrix ``(C_out, C_in M)`` mixes the real views of the results; otherwise the matrix
+    ``(C_out M, C_in)`` mixes first and the M filtered results are summed, so the ``(N, C, M, freq)`` intermediate
+    has the smaller channel count. ``C_in + C_out`` FFTs per sample either way.
+    """
+    dims = len(plan.n_fft)
+    fft_dims = tuple(range(-dims, 0))
+    batch = x.shape[0]
+    out_channels, in_per_group, m = mix.shape
+    out_per_group = out_channels // groups
+    x_f = torch.fft.rfftn(x, s=plan.n_fft, dim=fft_dims)  # (N, C_in, *freq)
+    freq = x_f.shape[2:]
+    if in_per_group <= out_per_group:
+        filtered = torch.view_as_real(x_f.unsqueeze(2) * spectrum)  # (N, C_in, M, *freq, 2)
+        filtered = filtered.reshape(batch, groups, in_per_group * m, -1)
+        y_f = torch.matmul(mix.reshape(groups, out_per_group, in_per_group * m), filtered)  # (N, g, C_out/g, .)
+        y_f = torch.view_as_complex(y_f.reshape(batch, out_channels, *freq, 2))
+    else:
+        weight = mix.permute(0, 2, 1).reshape(groups, out_per_group * m, in_per_group)
+        mixed = torch.matmul(weight, torch.view_as_real(x_f).reshape(batch, groups, in_per_group, -1))
+        mixed = torch.view_as_complex(mixed.reshape(batch, out_channels, m, *freq, 2))
+        y_f = (mixed * spectrum).sum(2)
+    y = cropped_irfftn(y_f, plan.n_fft, [slice(0, o, s) for o, s in zip(plan.out_size, stride)])
+    if bias is not None:
+        y = y + bias.reshape(1, -1, *([1] * dims))
+    return y.contiguous()
+
+
+def cropped_irfftn(spectrum: torch.Tensor, n_fft: Sequence[int], keep: Sequence[slice]) -> torch.Tensor:
+    """``irfftn(spectrum, s=n_fft)`` over the trailing dims, restricted to the ``keep`` slice of each dim.
+
+    One dim at a time, each cropped right after its inverse transform, so later transforms run on fewer rows.
+    """
+    dims = len(n_fft)
+    for d in range(dims - 1):
+        axis = d - dims
+        spectrum = torch.fft.ifft(spectrum, n=n_fft[d], dim=axis)
+        spectrum = spectrum[(..., keep[d], *([slice(None)] * (dims - 1 - d)))]
+    return torch.fft.irfft(spectrum, n=n_fft[-1], dim=-1)[..., keep[-1]]

@@ -13,7 +13,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from monai_hyperconv.layers.fft_conv import dilate_taps, fft_conv_with_spectrum, fft_plan, use_fft
+from monai_hyperconv.layers import path_choice
+from monai_hyperconv.layers.fft_conv import (
+    BasisFFTPlan,
+    basis_fft_conv,
+    basis_fft_plan,
+    basis_spectrum,
+    dilate_taps,
+    use_fft,
+)
 from monai_hyperconv.layers.grid import (
     grid_mismatch,
     grid_scales,
@@ -71,7 +79,9 @@ class HyperConvNd(nn.Module):
         negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
         fft: ``"auto"`` picks FFT convolution for large kernels (thresholds per device type, for passes that
             record gradients and for those that do not, in
-            :data:`monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE`); ``True`` / ``False`` force it.
+            :data:`monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE`, or, with
+            ``monai_hyperconv.layers.path_choice.benchmark = True``, a one-time measurement of both paths per
+            input shape, see :mod:`monai_hyperconv.layers.path_choice`); ``True`` / ``False`` force it.
 
     The kernel is regenerated on every forward pass that records gradients. Otherwise (e.g. eval mode under
     ``torch.no_grad``) it is cached and reused until a kernel-network parameter changes, which parameter
@@ -201,7 +211,9 @@ class HyperConvNd(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
-        if self._records_grad():
+        if self._records_grad() or torch.compiler.is_compiling():
+            # compiled graphs regenerate the kernel (a small MLP) instead of consulting the Python-side cache,
+            # whose checks (version counters, inference tensors) would break the graph and guard on every layer
             return self._generate_kernel()
         if not self._cache_is_valid():
             with torch.no_grad():
@@ -280,8 +292,13 @@ class HyperConvNd(nn.Module):
 
     # -- the convolution --------------------------------------------------------------------------------------
     def _chooses_fft(self, x: torch.Tensor) -> bool:
+        """The path of this call for input ``x`` (before padding); see :mod:`monai_hyperconv.layers.path_choice`."""
         if self.fft != "auto":
             return bool(self.fft)
+        if all(s == 1 for s in self.stride):
+            measured = path_choice.measured_choice(self, x, self._records_grad())
+            if measured is not None:
+                return measured
         extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
         return use_fft(x.device.type, self.spatial_dims, extent, self.stride, training=self._records_grad())
 
@@ -291,52 +308,61 @@ class HyperConvNd(nn.Module):
                 f"{type(self).__name__} expects input (batch, {self.in_channels}, {self.spatial_dims} spatial dims), "
                 f"got shape {tuple(x.shape)}."
             )
+        fft = self._chooses_fft(x)
         pairs = self._padding_pairs
-        if self.padding_mode != "zeros" or any(a != b for a, b in pairs):
-            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
-            x = F.pad(x, [p for pair in reversed(pairs) for p in pair], mode=mode)
+        if self.padding_mode != "zeros":
+            x = F.pad(x, [p for pair in reversed(pairs) for p in pair], mode=self.padding_mode)
             pairs = ((0, 0),) * self.spatial_dims
-        if self._chooses_fft(x):
-            return self._fft_forward(x, pairs)
+        if fft:
+            return self._fft_forward(x, pairs)  # zero padding, even asymmetric, is part of the FFT plan
+        if any(a != b for a, b in pairs):
+            x = F.pad(x, [p for pair in reversed(pairs) for p in pair])
+            pairs = ((0, 0),) * self.spatial_dims
         padding = tuple(a for a, _ in pairs)
         return _CONV_FUNCTIONS[self.spatial_dims](x, self.kernel(), self.bias, self.stride, padding, self.dilation, self.groups)
 
-    def kernel_spectrum(self, n_fft: Sequence[int]) -> torch.Tensor:
-        """The kernel's correlation operator for the FFT path, ``(F * groups, 2 in/groups, 2 out/groups)``
-        (real block form of its conjugate spectrum, see :func:`~monai_hyperconv.layers.fft_conv.block_operator`).
+    def kernel_basis(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kernel as M = N_L + 1 shared maps and their mixing: ``kernel()[o, i] == sum_m mix[o, i, m] maps[m]``.
 
-        It is computed from the kernel network's N_L features: the kernel is ``W_out @ features + b_out`` and the
-        FFT is linear, so N_L + 1 FFTs and one real matmul replace the ``in * out / groups`` FFTs of a generic
-        kernel.
+        Returns ``(maps, mix)``: ``maps`` ``(M, *kernel_size)`` are the kernel network's N_L features at every tap
+        and a map of ones (for the output layer's bias); ``mix`` ``(out, in // groups, M)`` is the output layer.
+        Computed in the parameters' precision, autocast disabled.
         """
-        net, dims = self.kernel_net, self.spatial_dims
-        g, in_g, out_g = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
-        # FFTs need float32 or wider (torch has no half-precision CPU FFT, cuFFT only power-of-2 half sizes)
-        compute = torch.promote_types(net.out.weight.dtype, torch.float32)
+        net = self.kernel_net
         with torch.autocast(self.grid.device.type, enabled=False):
-            feats = net.features(self.grid.to(net.out.weight.dtype)).to(compute)
+            feats = net.features(self.grid.to(net.out.weight.dtype))
             feats = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)  # ones column: output bias
             feats = tap_weighted(feats, self.tap_weights, 0)  # the kernel's tap weights, as in _generate_kernel
-            maps = dilate_taps(feats.t().reshape(-1, *self.kernel_size), self.dilation)
-            feat_spec = torch.fft.rfftn(maps, s=n_fft, dim=tuple(range(1, 1 + dims))).reshape(maps.shape[0], -1)
-            # conj(S) = sum_m conj(H_m) mix_m with conj(H_m) = hr - i hi: one real matmul gives the block operator.
-            mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1).to(compute)  # (out*in/g, N_L+1)
-            mix = mix.reshape(g, out_g, in_g, -1).permute(3, 0, 2, 1)  # (N_L+1, g, in_g, out_g)
-            zeros = torch.zeros_like(mix)
-            basis_real = torch.cat([torch.cat([mix, zeros], -1), torch.cat([zeros, mix], -1)], -2)
-            basis_imag = torch.cat([torch.cat([zeros, -mix], -1), torch.cat([mix, zeros], -1)], -2)
-            basis = torch.cat([basis_real, basis_imag]).reshape(2 * mix.shape[0], -1)
-            coeffs = torch.cat([feat_spec.real, feat_spec.imag]).t()  # (F, 2 (N_L+1))
-            operator = coeffs @ basis  # (F, g * 2in_g * 2out_g)
-        return operator.reshape(-1, 2 * in_g, 2 * out_g)
+            mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1)
+        maps = feats.t().reshape(-1, *self.kernel_size)
+        return maps, mix.reshape(self.out_channels, self.in_channels // self.groups, -1)
 
-    def _cached_spectrum(self, n_fft: list[int]) -> torch.Tensor:
-        if self._records_grad():
-            return self.kernel_spectrum(n_fft)
-        key = (self._parameter_state(), tuple(n_fft), torch.is_inference_mode_enabled())
+    def kernel_spectrum(self, plan: BasisFFTPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        """The FFT path's view of the kernel for one input geometry: ``(spectrum, mix)``.
+
+        ``spectrum`` ``(M, *freq)`` holds the conjugate spectra of the M = N_L + 1 maps of :meth:`kernel_basis`
+        (dilated, cropped and placed by ``plan``, see :func:`~monai_hyperconv.layers.fft_conv.basis_spectrum`), in
+        float32 or wider (torch has no half-precision CPU FFT); ``mix`` is the basis's mixing matrix in the same
+        precision. The kernel is linear in the maps, so M FFTs replace the ``in * out / groups`` of a generic kernel.
+        """
+        maps, mix = self.kernel_basis()
+        compute = torch.promote_types(maps.dtype, torch.float32)
+        with torch.autocast(self.grid.device.type, enabled=False):
+            spectrum = basis_spectrum(dilate_taps(maps.to(compute), self.dilation), plan)
+        return spectrum, mix.to(compute)
+
+    def _cached_spectrum(self, plan: BasisFFTPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`kernel_spectrum`, cached while the parameters are unchanged when no gradients are recorded.
+
+        Under ``torch.compile`` nothing is cached: the spectrum is part of the compiled graph (a few small FFTs),
+        which keeps the graph free of the Python-side cache bookkeeping and always fresh.
+        """
+        if self._records_grad() or torch.compiler.is_compiling():
+            return self.kernel_spectrum(plan)
+        key = (self._parameter_state(), plan, torch.is_inference_mode_enabled())
         if getattr(self, "_spectrum_key", None) != key:
             with torch.no_grad():
-                self._cached_spec = self.kernel_spectrum(n_fft)
+                self._cached_spec = self.kernel_spectrum(plan)
             self._spectrum_key = key
         return self._cached_spec
 
@@ -345,15 +371,11 @@ class HyperConvNd(nn.Module):
         out_dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype
         compute = torch.promote_types(x.dtype, torch.float32)
         with torch.autocast(device_type, enabled=False):
-            x = x.to(compute)
-            pad = [p for pair in reversed(pairs) for p in pair]
-            if any(pad):
-                x = F.pad(x, pad)
             extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
-            n_fft, out_size = fft_plan(x.shape[2:], extent)
-            spectrum = self._cached_spectrum(n_fft).to(compute)
+            plan = basis_fft_plan(x.shape[2:], pairs, extent)
+            spectrum, mix = self._cached_spectrum(plan)
             bias = None if self.bias is None else self.bias.to(compute)
-            y = fft_conv_with_spectrum(x, spectrum, n_fft, out_size, self.stride, bias, self.groups)
+            y = basis_fft_conv(x.to(compute), spectrum, mix.to(compute), bias, plan, self.stride, self.groups)
         return y.to(out_dtype)
 
     def extra_repr(self) -> str:

@@ -1,0 +1,195 @@
+"""Cost of large kernels in a Hyper-UNet: train step and eval at k = 15 and 31 against the same network at k = 5.
+
+The network is ``monai_hyperconv.networks.PaperUNet`` (``conv="hyper"``, as ``configs/networks/hyper_unet_5x5.yaml``
+but with ``--channels`` first-scale channels), on a batch of random 2D images. Train step: forward, cross-entropy-like
+loss, backward and an Adam step; eval: forward in ``eval()`` mode under ``torch.no_grad``. All variants are timed in
+interleaved, shuffled repetitions in one process; the table shows medians and each k's ratio against k = 5
+(goal of issue 13: <= 1.5x at k = 31, train and eval).
+
+``--paths``: instead, the path choice of single layers (``channels -> channels``): for each shape and kernel size
+the direct and the FFT path forced, ``fft="auto"`` from the thresholds and ``fft="auto"`` in benchmark mode
+(``monai_hyperconv.layers.path_choice.benchmark``, its one-time measurement done in the warm-up, outside the timed
+calls); ``auto / best`` against the faster forced path (goal: <= 1.05).
+
+``--compile``: also times the Hyper-UNet compiled with ``torch.compile`` (train step and eval, compiled vs eager).
+
+Run from the repository root with the worktree's package first on the path, e.g.::
+
+    PYTHONPATH=. python benchmarks/kernel_size_speed.py [--channels 8] [--batch 4] [--size 128] [--kernels 5 15 31]
+    PYTHONPATH=. python benchmarks/kernel_size_speed.py --paths [--train]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+import torch
+
+from monai_hyperconv import HyperConv2d, HyperConv3d
+from monai_hyperconv.layers import path_choice
+from monai_hyperconv.networks import PaperUNet
+
+# (spatial dims, batch, channels, size): the shapes of issue 13's item 2
+PATH_SHAPES = [(2, 4, 8, 128), (2, 2, 8, 256), (3, 1, 8, 32)]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_interleaved(variants: dict, reps: int, device: torch.device, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each variant; each repetition runs all variants in a shuffled order."""
+    for _ in range(warmup):
+        for fn in variants.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants)
+    for _ in range(reps):
+        random.shuffle(order)
+        for name in order:
+            sync(device)
+            start = time.perf_counter()
+            variants[name]()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def hyper_unet(kernel_size: int, channels: int, device: torch.device, spatial_dims: int = 2) -> PaperUNet:
+    """The Hyper-UNet of ``configs/networks/hyper_unet_5x5.yaml`` with another kernel size and width."""
+    torch.manual_seed(0)
+    return PaperUNet(spatial_dims, 1, 2, channels=channels, conv="hyper", kernel_size=kernel_size).to(device)
+
+
+def train_step(net: torch.nn.Module, x: torch.Tensor, target: torch.Tensor):
+    optimizer = torch.optim.Adam(net.parameters(), 1e-4)
+
+    def step():
+        net.train()
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x), target).backward()
+        optimizer.step()
+
+    return step
+
+
+def eval_step(net: torch.nn.Module, x: torch.Tensor):
+    def step():
+        net.eval()
+        with torch.no_grad():
+            net(x)
+
+    return step
+
+
+def layer_step(layer: torch.nn.Module, x: torch.Tensor, train: bool):
+    def step():
+        if train:
+            layer.zero_grad(set_to_none=True)
+            layer(x).square().mean().backward()
+        else:
+            with torch.no_grad():
+                layer(x)
+
+    return step
+
+
+def path_table(device: torch.device, reps: int, train: bool, kernels: list[int]) -> None:
+    print(f"Path choice, {'train step' if train else 'eval'}: ms per call, auto / best (best of forced direct, FFT)\n")
+    print("| shape | k | direct ms | FFT ms | auto (thresholds) ms | auto / best | auto (benchmark) ms | auto / best |")
+    print("|---|---|---|---|---|---|---|---|")
+    worst = {"thresholds": [], "benchmark": []}
+    for dims, batch, ch, size in PATH_SHAPES:
+        conv = {2: HyperConv2d, 3: HyperConv3d}[dims]
+        for k in kernels:
+            if dims == 3 and k > 15:
+                continue
+            torch.manual_seed(0)
+            x = torch.randn(batch, ch, *([size] * dims), device=device)
+            layers = {name: conv(ch, ch, k, fft=fft).to(device) for name, fft in
+                      (("direct", False), ("fft", True), ("thresholds", "auto"), ("benchmark", "auto"))}
+            steps = {name: layer_step(layer, x, train) for name, layer in layers.items()}
+            measured = steps["benchmark"]
+
+            def benchmark_step(measured=measured):
+                path_choice.benchmark = True
+                try:
+                    measured()
+                finally:
+                    path_choice.benchmark = False
+
+            steps["benchmark"] = benchmark_step
+            t = time_interleaved(steps, reps, device)
+            best = min(t["direct"], t["fft"])
+            ratios = {n: t[n] / best for n in worst}
+            for n, seen in worst.items():
+                seen.append(ratios[n])
+            print(f"| {dims}D b{batch} {ch}ch {size}^{dims} | {k} | {t['direct'] * 1e3:.1f} | {t['fft'] * 1e3:.1f} | "
+                  f"{t['thresholds'] * 1e3:.1f} | {ratios['thresholds']:.2f} | {t['benchmark'] * 1e3:.1f} | "
+                  f"{ratios['benchmark']:.2f} |", flush=True)
+    for n, r in worst.items():
+        print(f"auto ({n}) / best: median {statistics.median(r):.2f}, worst {max(r):.2f}")
+
+
+def compile_table(nets: dict, x: torch.Tensor, target: torch.Tensor, reps: int, device: torch.device) -> None:
+    print("\ntorch.compile (inductor) against eager, same network (compilation in the warm-up)\n")
+    print("| k | eager train ms | compiled train ms | compiled / eager | eager eval ms | compiled eval ms | compiled / eager |")
+    print("|---|---|---|---|---|---|---|")
+    for k, net in nets.items():
+        compiled = torch.compile(net)
+        train = time_interleaved({"eager": train_step(net, x, target), "compiled": train_step(compiled, x, target)},
+                                 reps, device, warmup=2)
+        evals = time_interleaved({"eager": eval_step(net, x), "compiled": eval_step(compiled, x)}, reps, device,
+                                 warmup=2)
+        print(f"| {k} | {train['eager'] * 1e3:.1f} | {train['compiled'] * 1e3:.1f} | "
+              f"{train['compiled'] / train['eager']:.2f} | {evals['eager'] * 1e3:.1f} | "
+              f"{evals['compiled'] * 1e3:.1f} | {evals['compiled'] / evals['eager']:.2f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--kernels", type=int, nargs="+", default=[5, 15, 31], help="the first is the baseline")
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--paths", action="store_true", help="the path-choice table of single layers instead")
+    parser.add_argument("--train", action="store_true", help="--paths: time forward + backward")
+    parser.add_argument("--compile", action="store_true", help="also time the network under torch.compile")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.paths:
+        print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, reps {args.reps}\n")
+        kernels = args.kernels if args.kernels != [5, 15, 31] else [3, 5, 7, 9, 11, 13, 15, 21, 31]
+        path_table(device, args.reps, args.train, kernels)
+        return
+    print(
+        f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, reps {args.reps}; Hyper-UNet "
+        f"{args.channels} channels, batch {args.batch}, {args.size}^2\n"
+    )
+    torch.manual_seed(0)
+    x = torch.randn(args.batch, 1, args.size, args.size, device=device)
+    target = torch.randint(0, 2, (args.batch, args.size, args.size), device=device)
+    nets = {k: hyper_unet(k, args.channels, device) for k in args.kernels}
+    train = time_interleaved({k: train_step(n, x, target) for k, n in nets.items()}, args.reps, device)
+    evals = time_interleaved({k: eval_step(n, x) for k, n in nets.items()}, args.reps, device)
+    base = args.kernels[0]
+    print(f"| k | train ms | train / k={base} | eval ms | eval / k={base} |")
+    print("|---|---|---|---|---|")
+    for k in args.kernels:
+        print(f"| {k} | {train[k] * 1e3:.1f} | {train[k] / train[base]:.2f} | {evals[k] * 1e3:.1f} | "
+              f"{evals[k] / evals[base]:.2f} |")
+    if args.compile:
+        compile_table(nets, x, target, args.reps, device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""How ``fft="auto"`` picks between the direct and the FFT path of a hyper-convolution.
+
+By default from the kernel-size thresholds of :data:`~monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE` (per
+device type, pass and spatial dims). Those ignore the input size, channels and batch, which move the crossover
+(e.g. 2D k = 11 at batch 2, 8 channels, 256^2 ran twice as slow on the FFT path as directly).
+
+With ``benchmark = True`` (opt-in, like ``torch.backends.cudnn.benchmark``) the first call of a layer for a new
+configuration times both paths on that input (forward, plus backward when the pass records gradients; best of
+``BENCHMARK_REPEATS`` after one warm-up each) and remembers the faster one for every later call with the same key:
+device, dtype, input shape, the layer's convolution settings and whether gradients are recorded. That first call
+is therefore slower: warm a model up before timing it. The measurement computes gradients with
+``torch.autograd.grad``, so it leaves ``.grad`` untouched. Inside ``torch.compile`` nothing is measured: a
+remembered choice is used, else the thresholds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+__all__ = ["BENCHMARK_REPEATS", "benchmark", "clear_choices", "measured_choice", "remembered_choices"]
+
+benchmark: bool = False
+BENCHMARK_REPEATS = 3
+_choices: dict[tuple, bool] = {}
+
+
+def remembered_choices() -> dict[tuple, bool]:
+    """A copy of the measured choices: key -> True for the FFT path."""
+    return dict(_choices)
+
+
+def clear_choices() -> None:
+    """Forget every measured choice (e.g. after changing thread counts or devices)."""
+    _choices.clear()
+
+
+def _key(layer, x: torch.Tensor, training: bool) -> tuple:
+    return (
+        type(layer).__name__, x.device.type, x.device.index, x.dtype, tuple(x.shape), layer.in_channels,
+        layer.out_channels, layer.kernel_size, layer.stride, layer.dilation, layer.groups, layer._padding_pairs,
+        layer.padding_mode, layer.hidden_channels, training, torch.is_autocast_enabled(x.device.type),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_path(layer, x: torch.Tensor, fft: bool, training: bool) -> float:
+    saved = layer.fft
+    layer.fft = fft
+    params = [p for p in layer.parameters() if p.requires_grad]
+    try:
+        best = float("inf")
+        for i in range(BENCHMARK_REPEATS + 1):  # the first run warms up (allocations, FFT plans)
+            _sync(x.device)
+            start = time.perf_counter()
+            y = layer(x)
+            if training:
+                torch.autograd.grad(y.sum(), params, allow_unused=True)
+            _sync(x.device)
+            if i:
+                best = min(best, time.perf_counter() - start)
+        return best
+    finally:
+        layer.fft = saved
+
+
+def measured_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
+    """The remembered (or, in benchmark mode, newly measured) choice for this call; None when there is none."""
+    key = _key(layer, x, training)
+    if key in _choices or not benchmark or torch.compiler.is_compiling():
+        return _choices.get(key)
+    with torch.set_grad_enabled(training):
+        x = x.detach()
+        direct, fft = _time_path(layer, x, False, training), _time_path(layer, x, True, training)
+    _choices[key] = fft < direct
+    return _choices[key]
