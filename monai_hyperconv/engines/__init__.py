@@ -2,8 +2,10 @@
 
 Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/configs/train.yaml`` for the pattern):
 
-- :class:`ResumableCheckpointer`: ``model.pt`` (best by a validation metric) and ``checkpoint_last.pt`` (network,
-  optimizer, trainer), written atomically; ``resume=True`` continues a killed run.
+- :class:`ResumableCheckpointer` (on MONAI's ``CheckpointSaver`` / ``CheckpointLoader``): ``model.pt`` (best by a
+  validation metric) and ``checkpoint_last.pt`` (network, optimizer, trainer, random state), written atomically;
+  ``resume=True`` continues a killed run exactly (:class:`TrainingRandomState`).
+- :mod:`~monai_hyperconv.engines.run_lock`: one run per folder (:func:`lock_run_folders`, :class:`RunLock`).
 - :mod:`~monai_hyperconv.engines.weights`: :func:`load_network_weights` reads either checkpoint into a network,
   :func:`save_materialized_weights` exports for deployment.
 - :mod:`~monai_hyperconv.engines.validation`: checks of loaded images and labels that name the file.
@@ -15,7 +17,7 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
 Atomic writers, ``as_bool``, ``is_main_process`` and the file checks are in :mod:`monai_hyperconv.utils`.
 """
 
-from monai_hyperconv.engines.checkpoint import ResumableCheckpointer
+from monai_hyperconv.engines.checkpoint import AtomicFileSaver, ResumableCheckpointer
 from monai_hyperconv.engines.init import init_output_bias
 from monai_hyperconv.engines.noise_sweep import (
     NoiseSweep,
@@ -24,6 +26,8 @@ from monai_hyperconv.engines.noise_sweep import (
     run_noise_sweep,
     write_sweep_csv,
 )
+from monai_hyperconv.engines.random_state import TrainingRandomState, randomizable_transforms
+from monai_hyperconv.engines.run_lock import FolderInUseError, RunLock, lock_run_folders
 from monai_hyperconv.engines.slice_dataset import VolumeSliceDataset
 from monai_hyperconv.engines.time_limit import EpochTimeLimit
 from monai_hyperconv.engines.validation import (
@@ -35,10 +39,14 @@ from monai_hyperconv.engines.validation import (
 from monai_hyperconv.engines.weights import extract_state_dict, load_network_weights, save_materialized_weights
 
 __all__ = [
+    "AtomicFileSaver",
     "CheckImageLabeld",
     "EpochTimeLimit",
+    "FolderInUseError",
     "NoiseSweep",
     "ResumableCheckpointer",
+    "RunLock",
+    "TrainingRandomState",
     "VolumeSliceDataset",
     "check_finite",
     "check_label_values",
@@ -46,7 +54,9 @@ __all__ = [
     "extract_state_dict",
     "init_output_bias",
     "load_network_weights",
+    "lock_run_folders",
     "plot_noise_sweeps",
+    "randomizable_transforms",
     "read_sweep_csv",
     "run_noise_sweep",
     "save_materialized_weights",
