@@ -6,6 +6,7 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
   validation metric) and ``checkpoint_last.pt`` (network, optimizer, trainer, random state), written atomically;
   ``resume=True`` continues a killed run exactly (:class:`TrainingRandomState`).
 - :mod:`~monai_hyperconv.engines.run_lock`: one run per folder (:func:`lock_run_folders`, :class:`RunLock`).
+- :func:`prepare_run`: the first ``initialize`` step; refuses folders and sizes that cannot work, takes the locks.
 - :mod:`~monai_hyperconv.engines.weights`: :func:`load_network_weights` reads either checkpoint into a network,
   :func:`save_materialized_weights` exports for deployment.
 - :mod:`~monai_hyperconv.engines.validation`: checks of loaded images and labels that name the file.
@@ -26,8 +27,9 @@ from monai_hyperconv.engines.noise_sweep import (
     run_noise_sweep,
     write_sweep_csv,
 )
+from monai_hyperconv.engines.preflight import check_dataset_dir, check_network_input_size, prepare_run
 from monai_hyperconv.engines.random_state import TrainingRandomState, randomizable_transforms
-from monai_hyperconv.engines.run_lock import FolderInUseError, RunLock, lock_run_folders
+from monai_hyperconv.engines.run_lock import FolderInUseError, RunLock, lock_run_folders, release_all
 from monai_hyperconv.engines.slice_dataset import VolumeSliceDataset
 from monai_hyperconv.engines.time_limit import EpochTimeLimit
 from monai_hyperconv.engines.validation import (
@@ -48,16 +50,20 @@ __all__ = [
     "RunLock",
     "TrainingRandomState",
     "VolumeSliceDataset",
+    "check_dataset_dir",
     "check_finite",
     "check_label_values",
+    "check_network_input_size",
     "check_same_spatial_shape",
     "extract_state_dict",
     "init_output_bias",
     "load_network_weights",
     "lock_run_folders",
     "plot_noise_sweeps",
+    "prepare_run",
     "randomizable_transforms",
     "read_sweep_csv",
+    "release_all",
     "run_noise_sweep",
     "save_materialized_weights",
     "write_sweep_csv",

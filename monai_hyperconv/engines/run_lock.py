@@ -27,6 +27,10 @@ _logger = logging.getLogger(__name__)
 _HELD: dict[str, RunLock] = {}  # the locks this process holds, by real path (taking one twice is a no-op)
 
 
+def _shorten(text: str, width: int = 160) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 class FolderInUseError(RuntimeError):
     """Another live run holds the folder's lock."""
 
@@ -116,7 +120,7 @@ class RunLock:
     @staticmethod
     def _describe(holder: dict) -> str:
         return (f"pid {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}, "
-                f"command {' '.join(map(str, holder.get('argv', [])))!r}")
+                f"command {_shorten(' '.join(map(str, holder.get('argv', []))))!r}")
 
     def _in_use_message(self, holder: dict) -> str:
         other_host = holder.get("host") != socket.gethostname()

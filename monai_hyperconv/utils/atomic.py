@@ -107,7 +107,7 @@ def atomic_save_figure(fig, path: str | os.PathLike, close: bool = True, **savef
             plt.close(fig)
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = True) -> list[str]:
+def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = False) -> list[str]:
     """Remove the temporary files that :func:`atomic_write` leaves behind when its process is killed mid-write.
 
     Only call this while no other process writes into ``folder`` (e.g. while holding its run lock): a live
@@ -115,7 +115,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = True) 
 
     Args:
         folder: the folder to clean; a missing folder is nothing to clean.
-        recursive: also clean its sub-folders.
+        recursive: also clean its sub-folders (only when no other run may write into any of them).
 
     Returns:
         the removed paths.
