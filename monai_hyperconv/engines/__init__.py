@@ -33,16 +33,27 @@ from monai_hyperconv.engines.run_lock import FolderInUseError, RunLock, lock_run
 from monai_hyperconv.engines.slice_dataset import VolumeSliceDataset
 from monai_hyperconv.engines.time_limit import EpochTimeLimit
 from monai_hyperconv.engines.validation import (
+    CheckedLoadImaged,
     CheckImageLabeld,
+    check_affine,
+    check_dimensions,
     check_finite,
     check_label_values,
     check_same_spatial_shape,
 )
-from monai_hyperconv.engines.weights import extract_state_dict, load_network_weights, save_materialized_weights
+from monai_hyperconv.engines.weights import (
+    CheckedCheckpointLoader,
+    describe_checkpoint_mismatch,
+    extract_state_dict,
+    load_network_weights,
+    save_materialized_weights,
+)
 
 __all__ = [
     "AtomicFileSaver",
     "CheckImageLabeld",
+    "CheckedCheckpointLoader",
+    "CheckedLoadImaged",
     "EpochTimeLimit",
     "FolderInUseError",
     "NoiseSweep",
@@ -50,11 +61,14 @@ __all__ = [
     "RunLock",
     "TrainingRandomState",
     "VolumeSliceDataset",
+    "check_affine",
     "check_dataset_dir",
+    "check_dimensions",
     "check_finite",
     "check_label_values",
     "check_network_input_size",
     "check_same_spatial_shape",
+    "describe_checkpoint_mismatch",
     "extract_state_dict",
     "init_output_bias",
     "load_network_weights",

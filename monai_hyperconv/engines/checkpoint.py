@@ -21,11 +21,11 @@ import time
 from collections.abc import Mapping
 
 import torch
-from torch.utils.data import DataLoader
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader, CheckpointSaver
+from torch.utils.data import DataLoader
 
 from monai_hyperconv.engines.random_state import TrainingRandomState
 from monai_hyperconv.engines.run_lock import lock_run_folders

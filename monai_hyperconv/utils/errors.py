@@ -17,6 +17,7 @@ down, and exits at once (status 1, streams flushed) if one does not end within `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing.dummy
 import os
@@ -29,15 +30,30 @@ __all__ = ["install_excepthook", "join_pool_threads", "root_cause", "summary_lin
 PREFIX = "monai_hyperconv error"
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling, outermost first."""
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        chain.append(exc)
+        seen.add(id(exc))
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return chain
+
+
+def _raised_here(exc: BaseException) -> bool:
+    """Whether this package raised ``exc`` (its messages name the file and what was expected)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}{__package__.split('.')[0]}{os.sep}" in tb.tb_frame.f_code.co_filename
+
+
 def root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception of ``exc``'s chain (``raise ... from e`` or raised while handling ``e``)."""
-    seen = {id(exc)}
-    while True:
-        inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-        if inner is None or id(inner) in seen:
-            return exc
-        seen.add(id(inner))
-        exc = inner
+    """The exception that says what is wrong: the innermost one this package raised (it wraps a library's error
+    with the file and what was expected), else the innermost of the chain."""
+    chain = _chain(exc)
+    ours = [e for e in chain if _raised_here(e)]
+    return ours[-1] if ours else chain[-1]
 
 
 def summary_line(exc: BaseException) -> str:
@@ -64,10 +80,8 @@ def _exit_now(status: int) -> None:
     """Leave without interpreter shutdown (where a stray thread would abort the process), streams flushed."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed stream: nothing left to flush
             stream.flush()
-        except Exception:  # a closed stream: nothing left to flush
-            pass
     os._exit(status)
 
 

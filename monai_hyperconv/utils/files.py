@@ -28,12 +28,12 @@ def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") ->
         PermissionError: naming the folder, when it cannot be created or written (tried, not guessed).
     """
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"The {what} {path!r} is a file; expected a folder.")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise PermissionError(f"Cannot create the {what} {path!r}: {e.strerror or e}.") from e
-    if not os.path.isdir(path):
-        raise NotADirectoryError(f"The {what} {path!r} is a file; expected a folder.")
     try:  # a real write: os.access says yes for root on a read-only mount or a folder root may not write
         with tempfile.TemporaryFile(dir=path):
             pass
