@@ -86,8 +86,12 @@ def _fragment_matches(state: Mapping[str, torch.Tensor], network: torch.nn.Modul
             continue
         if set(candidate) == set(state):
             exact = all(tuple(candidate[k].shape) == tuple(state[k].shape) for k in state)
-            found.append((fragment, exact))
-    return found
+            # kernel sizes (trailing dims of conv weights) tell e.g. unet_3x3 from unet_5x5 at any width
+            kernels = all(tuple(candidate[k].shape[2:]) == tuple(state[k].shape[2:]) for k in state)
+            found.append((fragment, exact, kernels))
+    if any(kernels for _, _, kernels in found):
+        found = [m for m in found if m[2]]
+    return [(fragment, exact) for fragment, exact, _ in found]
 
 
 def describe_checkpoint_mismatch(
@@ -122,8 +126,8 @@ def describe_checkpoint_mismatch(
                      f"(--config_file \"['<bundle config>', '{exact[0]}']\")")
     elif matches:
         names = ", ".join(str(f) for f, _ in matches)
-        parts.append(f"it holds a network with the layers of {names} but other widths or kernel sizes: merge that "
-                     "fragment and override the ids that differ (e.g. network_def#channels)")
+        parts.append(f"it holds a network with the layers of {names} but other widths: merge that fragment and "
+                     "override the ids that differ (e.g. network_def#channels)")
     else:
         parts.append(f"no fragment of {config_dir} matches it; expected the network_def the checkpoint was trained with")
     return "; ".join(parts) + "."
