@@ -11,6 +11,11 @@ Layout, imports running one way (``tests/test_layering.py``): ``utils`` <- the c
 
 __version__ = "0.1.0"
 
+from monai_hyperconv.utils.errors import install_excepthook
+
+# a failing bundle run ends with the root cause (the file and what was expected), exit status 1, never an abort
+install_excepthook()
+
 # the task apps' components resolve by short name in bundle configs once their modules are imported
 import monai_hyperconv.apps.csmri
 import monai_hyperconv.apps.liver

@@ -83,7 +83,7 @@ def test_train_writes_best_and_last_checkpoints(trained):
     root, logs = trained
     assert sorted(f for f in os.listdir(root / "models")) == ["checkpoint_last.pt", "model.pt"]
     last = logs["last_after_1"]
-    assert set(last) == {"network", "optimizer", "trainer", "checkpointer"}
+    assert set(last) == {"network", "optimizer", "trainer", "checkpointer", "random_state"}
     assert last["trainer"]["iteration"] == last["trainer"]["epoch_length"] > 0  # one epoch
     assert last["checkpointer"]["best_epoch"] == 1
     # model.pt is a plain network state dict (model-zoo style) equal to the network of the best epoch
@@ -383,6 +383,46 @@ def test_killed_run_resumes_at_the_right_epoch(tmp_path):
     final = torch.load(last, weights_only=True)
     assert final["trainer"]["iteration"] == 3 * epoch_length
     assert int(next(iter(final["optimizer"]["state"].values()))["step"]) == 3 * epoch_length
+
+
+def _train_and_kill(root, tiny, wait_for=1):
+    """Start a training and SIGKILL it once checkpoint_last.pt holds ``wait_for`` epochs; returns the epochs done."""
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, tiny]), "--bundle_root",
+           str(root)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    last = root / "models" / "checkpoint_last.pt"
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    trainer = torch.load(last, weights_only=True)["trainer"]
+    return trainer["iteration"] // trainer["epoch_length"]
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
+    """kill -9 after the first checkpoint_last.pt, --resume true: the same final weights as one uninterrupted run,
+    with dropout (PaperUNet's), augmentation (flips, affine), shuffling and a persistent DataLoader worker on."""
+    settings = {**TINY, "max_epochs": 3, "num_workers": 1}
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    whole.mkdir(), split.mkdir()
+    _cli([TRAIN, _write_yaml(whole / "tiny.yaml", settings)], whole)
+    tiny = _write_yaml(split / "tiny.yaml", settings)
+    done = _train_and_kill(split, tiny)
+    assert 1 <= done < 3, "the run finished before it could be killed; nothing to resume"
+    assert (split / "models" / ".run.lock").exists()  # left by the killed run: stale, taken over below
+    _cli([TRAIN, tiny], split, "--resume", "true")
+    a = torch.load(whole / "models" / "checkpoint_last.pt", weights_only=True)
+    b = torch.load(split / "models" / "checkpoint_last.pt", weights_only=True)
+    assert a["trainer"]["iteration"] == b["trainer"]["iteration"] == 3 * a["trainer"]["epoch_length"]
+    for k, v in a["network"].items():
+        assert torch.equal(v, b["network"][k]), k
+    assert not (split / "models" / ".run.lock").exists()  # released at exit
 
 
 @pytest.mark.slow

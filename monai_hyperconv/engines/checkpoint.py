@@ -1,9 +1,15 @@
-"""Checkpoints for bundles: the best model by a validation metric and a resumable last checkpoint, written atomically.
+"""Checkpoints for bundles: MONAI's ``CheckpointSaver`` / ``CheckpointLoader`` with what a long run needs on top.
 
-A bundle's ``ckpt_dir`` holds ``model.pt`` (the network weights of the best epoch, as model-zoo bundles name it)
-and ``checkpoint_last.pt`` (network, optimizer, trainer state and the best metric so far, rewritten every epoch).
-Both are written with :func:`~monai_hyperconv.utils.atomic.atomic_torch_save` (a temporary file in the same folder,
-then :func:`os.replace`), so a run killed at any moment leaves either the previous file or the new one, never half of one.
+A bundle's ``ckpt_dir`` holds ``model.pt`` (the network weights of the best epoch, as model-zoo bundles name it,
+kept by MONAI's key-metric checkpoint) and ``checkpoint_last.pt`` (network, optimizer, trainer, the best metric so
+far and the random state, rewritten every epoch by an ignite ``Checkpoint``; resumed by MONAI's
+``CheckpointLoader``). Added on top:
+
+- atomic writes (:func:`~monai_hyperconv.utils.atomic.atomic_torch_save`): a run killed at any moment leaves the
+  previous file or the new one, never half of one, and never no file (MONAI's saver removes the old one first);
+- one run per folder (:mod:`~monai_hyperconv.engines.run_lock`), temporaries of a killed write cleaned up;
+- an earlier run's files moved to ``previous/<date-time>/`` instead of overwritten;
+- exact resume (:class:`~monai_hyperconv.engines.random_state.TrainingRandomState`).
 """
 
 from __future__ import annotations
@@ -17,34 +23,69 @@ from collections.abc import Mapping
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
+from ignite.handlers.checkpoint import BaseSaveHandler
+from monai.handlers import CheckpointLoader, CheckpointSaver
+from torch.utils.data import DataLoader
 
+from monai_hyperconv.engines.random_state import TrainingRandomState
+from monai_hyperconv.engines.run_lock import lock_run_folders
 from monai_hyperconv.utils.atomic import atomic_torch_save
-from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
+from monai_hyperconv.utils.distributed import is_main_process
 from monai_hyperconv.utils.flags import as_bool
 
-__all__ = ["ResumableCheckpointer"]
+__all__ = ["AtomicFileSaver", "ResumableCheckpointer"]
 
 
-class ResumableCheckpointer:
-    """Ignite handler that keeps the best model by a validation metric and a resumable last checkpoint.
+def _saved_epoch(engine_state) -> int | None:
+    """The epoch of an ignite engine's state dict (it stores the iteration and the epoch length)."""
+    if not isinstance(engine_state, Mapping):
+        return None
+    if "epoch" in engine_state:
+        return int(engine_state["epoch"])
+    if engine_state.get("epoch_length"):
+        return int(engine_state["iteration"]) // int(engine_state["epoch_length"])
+    return None
+
+
+class AtomicFileSaver(BaseSaveHandler):
+    """Ignite save handler writing one fixed file atomically, on the main process only.
+
+    Args:
+        path: the file; ignite's generated names are ignored (MONAI's ``key_metric_filename`` idea).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        if is_main_process():
+            atomic_torch_save(checkpoint, self.path)
+
+    def remove(self, filename: str) -> None:
+        """Nothing to remove: the next save replaces the fixed file in one step."""
+
+
+class ResumableCheckpointer(CheckpointSaver):
+    """MONAI ``CheckpointSaver`` keeping ``model.pt`` (best by a validation metric) plus a resumable last checkpoint.
 
     Attach it to the trainer *after* the ``ValidationHandler`` (bundle handler lists attach in order), so that at
-    each ``EPOCH_COMPLETED`` the validator's metrics of this epoch are available. Then, on the main process:
+    each ``EPOCH_COMPLETED`` the validator's metrics of this epoch are available. Then:
 
-    - when ``validator.state.metrics[metric_name]`` improves (``mode="min"`` for a loss), the state dict of
-      ``save_dict[best_key]`` is written to ``save_dir/best_filename``: a plain network state dict, loadable with
-      ``CheckpointLoader(load_dict={"model": net})`` and ``python -m monai.bundle ckpt_export``;
-    - every epoch, ``{name: obj.state_dict() for name, obj in save_dict.items()}`` plus this handler's own state
-      (best metric and epoch) is written to ``save_dir/last_filename``.
+    - when ``validator.state.metrics[metric_name]`` improves (``mode="min"`` for a loss; NaN never does), MONAI's
+      key-metric checkpoint writes the state dict of ``save_dict[best_key]`` to ``save_dir/best_filename``: a plain
+      network state dict, loadable with ``CheckpointLoader(load_dict={"model": net})`` and ``ckpt_export``;
+    - every epoch, ``save_dir/last_filename`` gets ``{name: obj.state_dict()}`` of ``save_dict``, the trainer
+      (``engine_key``), this handler (best metric and epoch, ``"checkpointer"``) and the random state training
+      consumes (``"random_state"``, every rank's under torch.distributed).
 
-    With ``resume=True`` the last checkpoint is loaded at ``Events.STARTED`` into every object of ``save_dict``
-    (the trainer's epoch and iteration included) and the best metric is restored, so training continues at the
-    next epoch and ``model.pt`` is only replaced by a truly better epoch. ``max_epochs`` of the running trainer is
-    kept, so a resumed run can also train longer than the first one.
+    With ``resume=True`` MONAI's ``CheckpointLoader`` restores all of them at ``Events.STARTED``, so training
+    continues at the next epoch exactly as the uninterrupted run would have (on CPU, bit for bit), and ``model.pt``
+    is only replaced by a truly better epoch. A resumed run may train longer (larger ``max_epochs``), not shorter.
 
     A fresh run (``resume=False``) into a ``save_dir`` that holds checkpoints of an earlier run never overwrites
     them: just before its first write they are moved to ``save_dir/previous/<date-time>/`` (a warning says where),
-    so a run that fails before finishing an epoch leaves them in place.
+    so a run that fails before finishing an epoch leaves them in place. The handler holds the lock of ``save_dir``
+    from its construction (see :func:`~monai_hyperconv.engines.run_lock.lock_run_folders`).
 
     Args:
         save_dir: folder of the checkpoints (created when missing).
@@ -80,19 +121,30 @@ class ResumableCheckpointer:
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
         if best_key not in save_dict:
             raise KeyError(f"best_key {best_key!r} is not a key of save_dict ({sorted(save_dict)}).")
-        self.save_dir = os.fspath(save_dir)
+        save_dir = os.fspath(save_dir)
+        lock_run_folders(ckpt_dir=save_dir)
+        super().__init__(
+            save_dir,
+            {best_key: save_dict[best_key]},
+            save_key_metric=True,
+            key_metric_name=metric_name,
+            key_metric_filename=best_filename,
+            key_metric_negative_sign=mode == "min",
+        )
+        self.best_path = os.path.join(save_dir, best_filename)
+        self.last_path = os.path.join(save_dir, last_filename)
+        self._key_metric_checkpoint.save_handler = AtomicFileSaver(self.best_path)
         self.save_dict = dict(save_dict)
         self.validator = validator
         self.metric_name = metric_name
         self.mode = mode
-        self.best_key = best_key
-        self.best_path = os.path.join(self.save_dir, best_filename)
-        self.last_path = os.path.join(self.save_dir, last_filename)
         self.resume = as_bool(resume, "resume")
         self.map_location = map_location
         self.engine_key = engine_key
+        self.random_state = TrainingRandomState()
         self.best_metric = math.inf if mode == "min" else -math.inf
         self.best_epoch = -1
+        self._last_checkpoint: Checkpoint | None = None
         self._earlier_kept = self.resume  # a resumed run continues the files in place
         self.logger = logging.getLogger(self.__class__.__name__)
 
@@ -101,53 +153,70 @@ class ResumableCheckpointer:
         self.logger = engine.logger
         if self.engine_key is not None:
             self.save_dict[self.engine_key] = engine
+        engine.add_event_handler(Events.STARTED, self._find_dataloader)
+        to_save = {**self.save_dict, "checkpointer": self, "random_state": self.random_state}
+        self._last_checkpoint = Checkpoint(to_save, AtomicFileSaver(self.last_path), n_saved=1)
         if self.resume:
             engine.add_event_handler(Events.STARTED, self.load_last)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def _find_dataloader(self, engine: Engine) -> None:
+        data = engine.state.dataloader
+        self.random_state.dataloader = data if isinstance(data, DataLoader) else None  # else: global generators
 
     def state_dict(self) -> dict:
         """The best metric and its epoch, stored inside the last checkpoint."""
         return {"best_metric": float(self.best_metric), "best_epoch": int(self.best_epoch)}
 
     def load_state_dict(self, state: Mapping) -> None:
+        """Restore the best metric, into MONAI's key-metric checkpoint too (so only a better epoch replaces it)."""
         self.best_metric = float(state["best_metric"])
         self.best_epoch = int(state["best_epoch"])
-
-    def _improved(self, value: float) -> bool:
-        if math.isnan(value):
-            return False
-        return value < self.best_metric if self.mode == "min" else value > self.best_metric
+        if math.isfinite(self.best_metric):
+            sign = -1 if self.mode == "min" else 1
+            super().load_state_dict({"_saved": [(sign * self.best_metric, os.path.basename(self.best_path))]})
 
     def load_last(self, engine: Engine) -> None:
-        """Restore every object of ``save_dict`` and the best metric from the last checkpoint."""
+        """Restore every object of the last checkpoint with MONAI's ``CheckpointLoader``, naming the file on error."""
         if not os.path.isfile(self.last_path):
             raise FileNotFoundError(
                 f"Cannot resume: no last checkpoint at {self.last_path} (expected a file written by a previous run "
                 "of this bundle with the same ckpt_dir). Start without --resume to train from scratch."
             )
         try:
-            checkpoint = torch.load(self.last_path, map_location=self.map_location, weights_only=True)
+            checkpoint = torch.load(self.last_path, map_location="cpu", weights_only=True)
         except Exception as e:  # a truncated or foreign file: say which one
             raise RuntimeError(f"Cannot read the last checkpoint {self.last_path}: {e}") from e
-        missing = [k for k in [*self.save_dict, "checkpointer"] if k not in checkpoint]
+        load_dict = {**self.save_dict, "checkpointer": self, "random_state": self.random_state}
+        if "random_state" not in checkpoint:  # written before the random state was saved: resumable, not replayable
+            del load_dict["random_state"]
+            self.logger.warning(f"{self.last_path} holds no random state: the resumed run will not replay the "
+                                "uninterrupted one exactly.")
+        missing = [k for k in load_dict if k not in checkpoint]
         if missing:
             raise KeyError(f"Last checkpoint {self.last_path} lacks the entries {missing} (has {sorted(checkpoint)}).")
-        prior_max_epochs = engine.state.max_epochs
-        to_load = {k: unwrap_module(v) for k, v in self.save_dict.items()}
-        Checkpoint.load_objects(to_load=to_load, checkpoint=checkpoint)
-        self.load_state_dict(checkpoint["checkpointer"])
-        if prior_max_epochs is not None:
-            if engine.state.epoch >= prior_max_epochs:
-                self.logger.warning(
-                    f"{self.last_path} is at epoch {engine.state.epoch} >= max_epochs {prior_max_epochs}: nothing to "
-                    "train; raise max_epochs to continue."
-                )
-            engine.state.max_epochs = max(prior_max_epochs, engine.state.epoch)
+        saved_epoch = _saved_epoch(checkpoint.get(self.engine_key))
+        max_epochs = engine.state.max_epochs
+        if saved_epoch is not None and max_epochs is not None and saved_epoch > max_epochs:
+            raise ValueError(
+                f"{self.last_path} is at epoch {saved_epoch}, beyond max_epochs {max_epochs}; expected max_epochs >= "
+                f"{saved_epoch} to continue it (or start without --resume)."
+            )
+        loader = CheckpointLoader(self.last_path, load_dict, map_location=self.map_location)
+        loader.logger = self.logger
+        try:
+            loader(engine)
+        except Exception as e:
+            raise RuntimeError(f"Cannot resume from {self.last_path}: {e}") from e
+        if saved_epoch is not None and saved_epoch == max_epochs:
+            self.logger.warning(f"{self.last_path} is at epoch {saved_epoch} = max_epochs: nothing to train; raise "
+                                "max_epochs to continue.")
         self.logger.info(f"Resumed from {self.last_path} at epoch {engine.state.epoch} (best {self.metric_name} "
                          f"{self.best_metric:.4f} at epoch {self.best_epoch}).")
 
     def __call__(self, engine: Engine) -> None:
-        metrics = (self.validator or engine).state.metrics
+        validator = self.validator or engine
+        metrics = validator.state.metrics
         if self.metric_name not in metrics:
             raise KeyError(
                 f"ResumableCheckpointer: metric {self.metric_name!r} not found (available: {sorted(metrics)}); "
@@ -158,13 +227,15 @@ class ResumableCheckpointer:
             self._keep_earlier_checkpoints()
         if self._improved(value):
             self.best_metric, self.best_epoch = value, int(engine.state.epoch)
-            if is_main_process():
-                atomic_torch_save(unwrap_module(self.save_dict[self.best_key]).state_dict(), self.best_path)
-                self.logger.info(f"Epoch {engine.state.epoch}: best {self.metric_name} {value:.4f}, saved {self.best_path}")
-        if is_main_process():
-            state = {k: unwrap_module(v).state_dict() for k, v in self.save_dict.items()}
-            state["checkpointer"] = self.state_dict()
-            atomic_torch_save(state, self.last_path)
+            self.metrics_completed(validator)  # MONAI's key-metric checkpoint: writes model.pt
+            self.logger.info(f"Epoch {engine.state.epoch}: best {self.metric_name} {value:.4f}, saved {self.best_path}")
+        self._last_checkpoint(engine)
+        self.random_state.restart_workers()
+
+    def _improved(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        return value < self.best_metric if self.mode == "min" else value > self.best_metric
 
     def _keep_earlier_checkpoints(self) -> None:
         """Move an earlier run's checkpoints out of the way of a fresh run (once, before its first write)."""

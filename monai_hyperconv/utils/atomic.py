@@ -25,7 +25,11 @@ __all__ = [
     "atomic_write_csv",
     "atomic_write_json",
     "atomic_write_text",
+    "remove_stale_temporaries",
 ]
+
+# mkstemp names of atomic_write: ".<destination name>.<random>.tmp" beside the destination
+_TMP_PREFIX, _TMP_SUFFIX = ".", ".tmp"
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> str:
@@ -42,7 +46,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.path.basename(path)}.", suffix=_TMP_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -102,3 +106,29 @@ def atomic_save_figure(fig, path: str | os.PathLike, close: bool = True, **savef
         if close:
             # the caller made the figure, so matplotlib is there
             require("matplotlib.pyplot", purpose="closing a figure").close(fig)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, recursive: bool = False) -> list[str]:
+    """Remove the temporary files that :func:`atomic_write` leaves behind when its process is killed mid-write.
+
+    Only call this while no other process writes into ``folder`` (e.g. while holding its run lock): a live
+    writer's temporary file looks the same.
+
+    Args:
+        folder: the folder to clean; a missing folder is nothing to clean.
+        recursive: also clean its sub-folders (only when no other run may write into any of them).
+
+    Returns:
+        the removed paths.
+    """
+    removed = []
+    for root, _dirs, names in os.walk(os.fspath(folder)):  # a missing folder yields nothing
+        for name in names:
+            # ".<name>.<random>.tmp": a hidden name with at least the destination and mkstemp's part inside
+            if name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX) and name.count(".") >= 3:
+                path = os.path.join(root, name)
+                os.remove(path)
+                removed.append(path)
+        if not recursive:
+            break
+    return removed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 
 __all__ = ["ensure_writable_dir", "require_files", "source_name"]
@@ -23,15 +24,21 @@ def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") ->
         what: what the folder is for, used in the error message.
 
     Raises:
-        PermissionError: naming the folder, when it cannot be created or written.
+        NotADirectoryError: naming the path, when it is a file.
+        PermissionError: naming the folder, when it cannot be created or written (tried, not guessed).
     """
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"The {what} {path!r} is a file; expected a folder.")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise PermissionError(f"Cannot create the {what} {path!r}: {e.strerror or e}.") from e
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(f"The {what} {path!r} exists but is not writable.")
+    try:  # a real write: os.access says yes for root on a read-only mount or a folder root may not write
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise PermissionError(f"The {what} {path!r} exists but is not writable ({e.strerror or e}).") from e
     return path
 
 

@@ -61,7 +61,10 @@ class LoadMRISliced(MapTransform):
         if last is not None and last[0] == path:
             return last[1]
         require_files([path], "T1 image")
-        img = self.loader(path)
+        try:
+            img = self.loader(path)
+        except Exception as e:  # e.g. a bare EOFError for a truncated .nii.gz: name the file
+            raise ValueError(f"{path}: cannot be read ({type(e).__name__}: {e}); expected a complete NIfTI file.") from e
         self._last = (path, img)
         return img
 

@@ -1,0 +1,81 @@
+"""Refuse a run that cannot work before it generates, caches or trains on any data.
+
+A read-only ``ckpt_dir`` used to fail after a whole epoch, an ``image_size`` the UNet cannot pool after the data
+was cached, a ``dataset_dir`` that is a file after the synthetic set was generated. :func:`prepare_run` is the first
+``initialize`` step of each bundle config: it checks the folders and the size, then takes the run locks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+
+from monai_hyperconv.engines.run_lock import lock_run_folders
+from monai_hyperconv.utils.distributed import unwrap_module
+from monai_hyperconv.utils.files import ensure_writable_dir
+
+__all__ = ["check_dataset_dir", "check_network_input_size", "prepare_run"]
+
+
+def check_dataset_dir(dataset_dir: str | os.PathLike | None) -> None:
+    """Raise ``NotADirectoryError`` when ``dataset_dir`` exists but is not a folder (a missing one may be generated)."""
+    if dataset_dir is not None and os.path.exists(dataset_dir) and not os.path.isdir(dataset_dir):
+        raise NotADirectoryError(f"dataset_dir {os.fspath(dataset_dir)!r} is a file; expected a folder of images.")
+
+
+def check_network_input_size(network: torch.nn.Module | None, size: int | Sequence[int] | None, name: str = "image_size"):
+    """Raise ``ValueError`` when the network's pooling cannot take inputs of ``size`` (e.g. 36 for a 3-pool UNet).
+
+    Networks that pool ``p`` times (``network.pools``, as ``PaperUNet``, ``MultiBranchUNet``, ``HyperSegNet``) need
+    every spatial size divisible by ``2**p``; networks without ``pools`` take any size.
+
+    Args:
+        network: the configured network (a DDP wrapper is looked through); None skips the check.
+        size: the spatial size the network will see, one int for every dimension or one per dimension.
+        name: the setting that holds ``size``, for the message.
+    """
+    pools = getattr(unwrap_module(network), "pools", None) if network is not None else None
+    if not pools or size is None:
+        return
+    sizes = [int(size)] if isinstance(size, (int, float)) else [int(s) for s in size]
+    divisor = 2 ** int(pools)
+    bad = [s for s in sizes if s % divisor]
+    if bad:
+        fit = sorted({divisor * max(1, round(s / divisor)) for s in bad})
+        raise ValueError(
+            f"{name} {list(size) if not isinstance(size, (int, float)) else size} does not fit the network: "
+            f"{type(unwrap_module(network)).__name__} pools {pools} times, so every size must divide by {divisor} "
+            f"(e.g. {', '.join(map(str, fit))})."
+        )
+
+
+def prepare_run(
+    ckpt_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    dataset_dir: str | os.PathLike | None = None,
+    network: torch.nn.Module | None = None,
+    image_size: int | Sequence[int] | None = None,
+    size_name: str = "image_size",
+) -> None:
+    """Checks and locks a bundle run needs before any work: call it first in ``initialize``.
+
+    Args:
+        ckpt_dir: checkpoint folder: created, write-tested and locked (one run per folder).
+        output_dir: output folder: created, write-tested and locked.
+        dataset_dir: must be a folder when it exists.
+        network: with ``image_size``: see :func:`check_network_input_size`.
+        image_size: the spatial size the network sees.
+        size_name: the setting named in the size error.
+
+    Raises:
+        NotADirectoryError, PermissionError, ValueError: naming the setting and what was expected.
+        FolderInUseError: when another live run holds ``ckpt_dir`` or ``output_dir``.
+    """
+    check_dataset_dir(dataset_dir)
+    check_network_input_size(network, image_size, size_name)
+    for what, folder in (("ckpt_dir", ckpt_dir), ("output_dir", output_dir)):
+        if folder is not None:
+            ensure_writable_dir(folder, what)
+    lock_run_folders(ckpt_dir=ckpt_dir, output_dir=output_dir)
