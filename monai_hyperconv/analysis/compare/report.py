@@ -318,7 +318,8 @@ def multi_seed_markdown(
 
 
 def _robustness_markdown(runner: ComparisonRunner, curves: Mapping[str, Mapping], paired: Sequence[Mapping]) -> list:
-    labels = list(curves)
+    names = [m.name for m in runner.models]
+    labels = [n for n in names if n in curves] + [c for c in curves if c not in names]  # models first, references after
     points = list(dict.fromkeys(p for label in labels for p in curves[label]))
     diffs = {(p["model"], p["metric"]): p for p in paired}
     others = [m.name for m in runner.models if m.name != runner.baseline and m.name in curves and runner.baseline]
