@@ -25,6 +25,7 @@ from monai_hyperconv.analysis.compare import (
     run_comparison,
 )
 from monai_hyperconv.analysis.reports import read_csv
+from monai_hyperconv.engines import read_sweep_csv
 
 # the stand-in bundle below is ours: MONAI's warning about evaluating configs adds nothing here
 pytestmark = [pytest.mark.filterwarnings("ignore:parsing config_file:UserWarning"), pytest.mark.usefixtures("one_thread")]
@@ -313,3 +314,132 @@ def test_metrics_and_sweep_paths_take_the_run_overrides(bundle, tmp_path):
     row = read_csv(os.path.join(str(tmp_path / "cmp"), "comparison.csv"))[0]
     assert float(row["test_dice"]) == pytest.approx(0.3)
     assert json.loads(Path(os.path.join(model_dir, "result.json")).read_text())["sweep_csvs"]  # found in fold2/, else it raises
+
+
+# -- several seeds ---------------------------------------------------------------------------------------------------
+# a stand-in whose metrics depend on the seed in a known way: mean_dice = k/10 + seed/100 (+ 0.005 * seed^2 for the
+# 5x5 model), and the sweep's noisy point = the same value, so the statistics can be computed by hand below
+SEEDED_EVALUATE = EVALUATE.replace(
+    "'mean_dice': @network_def.kernel_size[0] / 10 + (0.5 if @split == 'train' else 0)",
+    "'mean_dice': @network_def.kernel_size[0] / 10 + @seed / 100 + (0.005 * @seed ** 2 if @network_def.kernel_size[0] == 5 else 0)",
+).replace(
+    "('gaussian', 0.2, @network_def.kernel_size[0] / 10)",
+    "('gaussian', 0.2, @network_def.kernel_size[0] / 10 + @seed / 100 + (0.005 * @seed ** 2 if @network_def.kernel_size[0] == 5 else 0))",
+)
+
+
+def _seeded_values(k, seed):
+    return k / 10 + seed / 100 + (0.005 * seed**2 if k == 5 else 0)
+
+
+def test_several_seeds_give_mean_sd_and_paired_intervals(bundle, tmp_path):
+    root = bundle[0]
+    (Path(root) / "configs" / "evaluate.yaml").write_text(SEEDED_EVALUATE)
+    evaluations = [Evaluation("test", "mean_dice", "metrics_{model}.json", {"split": "test"}, "noise_sweep_*.csv")]
+    launcher = CountingLauncher()
+    runner = _runner(bundle, tmp_path, launcher, evaluations=evaluations, seeds=[0, 1, 3], baseline="net_3x3",
+                     seed_id=["seed", "split_seed"])  # fmt: skip
+    paths = runner.run()
+    # every (model, seed) is a run of its own, trained and evaluated with that seed
+    assert [(c[1], c[2]["seed"]) for c in launcher.calls if c[0] == "train.yaml"] == [
+        ("net_3x3.yaml", 0), ("net_5x5.yaml", 0), ("net_3x3.yaml", 1), ("net_5x5.yaml", 1),
+        ("net_3x3.yaml", 3), ("net_5x5.yaml", 3),
+    ]  # fmt: skip
+    assert all("split_seed" not in c[2] for c in launcher.calls), "split_seed is not an id of the stand-in bundle"
+    cmp_dir = tmp_path / "cmp"
+    for seed in (0, 1, 3):
+        runs = (cmp_dir / "net_5x5" / f"seed{seed}" / "models" / "runs.txt").read_text().splitlines()
+        assert runs == [f"resume=False seed={seed} epochs=2"]
+
+    # mean and sample sd per model, by hand
+    seeds = (0, 1, 3)
+    rows = {r["model"]: r for r in read_csv(paths["csv"])}
+    for name, k in (("net_3x3", 3), ("net_5x5", 5)):
+        values = [_seeded_values(k, s) for s in seeds]
+        mean = sum(values) / 3
+        sd = (sum((v - mean) ** 2 for v in values) / 2) ** 0.5
+        assert float(rows[name]["test_dice"]) == pytest.approx(mean)
+        assert float(rows[name]["test_dice_sd"]) == pytest.approx(sd)
+        assert rows[name]["n_seeds"] == "3"
+    assert len(read_csv(paths["runs_csv"])) == 6
+
+    # paired difference 5x5 - 3x3 per seed: 0.2 + 0.005 s^2 = 0.2, 0.205, 0.245; t(0.975, 2) = 4.3027
+    diffs = [0.2, 0.205, 0.245]
+    mean = sum(diffs) / 3
+    sd = (sum((d - mean) ** 2 for d in diffs) / 2) ** 0.5
+    half = 4.302653 * sd / 3**0.5
+    paired = {r["metric"]: r for r in read_csv(paths["paired_csv"]) if r["model"] == "net_5x5"}
+    assert set(paired) == {"test_dice", "robustness_gaussian_0", "robustness_gaussian_0.2"}
+    for metric in ("test_dice", "robustness_gaussian_0.2"):  # the noisy sweep point has the same values
+        assert float(paired[metric]["mean_difference"]) == pytest.approx(mean)
+        assert float(paired[metric]["ci95_low"]) == pytest.approx(mean - half, abs=1e-5)
+        assert float(paired[metric]["ci95_high"]) == pytest.approx(mean + half, abs=1e-5)
+    assert float(paired["robustness_gaussian_0"]["mean_difference"]) == pytest.approx(0.0)  # 0.9 for both
+
+    # the mean sweep per label (the reference curve once), the figure and the report
+    _, curve = read_sweep_csv(str(cmp_dir / "robustness_net_5x5.csv"))
+    assert [p["value"] for p in curve] == pytest.approx([0.9, sum(_seeded_values(5, s) for s in seeds) / 3], abs=1e-6)
+    assert (cmp_dir / "robustness_reference.csv").is_file() and matplotlib.image.imread(paths["png"]).ndim == 3
+    md = Path(paths["md"]).read_text()
+    assert f"{mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}]" in md
+    assert "net_5x5 − net_3x3" in md
+
+    # a rerun skips every finished run; a baseline that is no model is refused
+    again = CountingLauncher()
+    _runner(bundle, tmp_path, again, evaluations=evaluations, seeds=[0, 1, 3], baseline="net_3x3",
+            seed_id=["seed", "split_seed"]).run()  # fmt: skip
+    assert again.calls == []
+    with pytest.raises(ValueError, match="baseline 'unet'"):
+        _runner(bundle, tmp_path, again, evaluations=evaluations, seeds=[0, 1], baseline="unet")
+
+
+def test_paired_statistics_by_hand():
+    from monai_hyperconv.analysis.compare.stats import mean_sd, paired_difference, t_quantile
+
+    assert t_quantile(2) == pytest.approx(4.302653, abs=1e-5) and t_quantile(1) == pytest.approx(12.7062, abs=1e-4)
+    assert mean_sd([1.0]) == (1.0, None)
+    assert mean_sd([1.0, 2.0, 4.0]) == pytest.approx((7 / 3, (7 / 3) ** 0.5))
+    # only shared seeds are paired: diffs (seed 0: 1.0, seed 2: 3.0); mean 2, sd sqrt(2), half = 12.706 * sqrt(2)/sqrt(2)
+    diff = paired_difference({0: 2.0, 1: 5.0, 2: 4.0}, {0: 1.0, 2: 1.0, 7: 0.0})
+    assert diff.seeds == [0, 2] and diff.n == 2 and diff.mean == pytest.approx(2.0)
+    assert (diff.low, diff.high) == pytest.approx((2.0 - 12.7062, 2.0 + 12.7062), abs=1e-3)
+    assert paired_difference({0: 1.0}, {1: 1.0}) is None
+    one = paired_difference({0: 1.5}, {0: 1.0})
+    assert one.n == 1 and one.low is None and one.mean == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="at least 2"):
+        t_quantile(0)
+
+
+def test_t_quantile_table_without_scipy(monkeypatch):
+    import sys
+
+    from monai_hyperconv.analysis.compare import stats
+
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)  # import fails as if scipy were not installed
+    assert stats.t_quantile(2) == pytest.approx(4.303) and stats.t_quantile(100) == pytest.approx(2.042)
+    with pytest.raises(ValueError, match="only the 95"):
+        stats.t_quantile(2, level=0.9)
+
+
+def test_experiment_seeds_and_command_line_seed(bundle, tmp_path):
+    root, fragments = bundle
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(textwrap.dedent(f"""
+        bundle_root: {root}
+        evaluate_config: [configs/train.yaml, configs/evaluate.yaml]
+        networks: [{fragments[0]}, {fragments[1]}]
+        seeds: [4, 5]
+        baseline: net_5x5
+        evaluations: [{{name: test, metric_key: mean_dice, metrics_file: "metrics_{{model}}.json"}}]
+    """))
+    runner = make_runner(str(experiment), output_dir=str(tmp_path / "o"))
+    assert runner.seeds == [4, 5] and runner.multi_seed and runner.baseline == "net_5x5"
+    assert runner.model_dir(runner.models[0], 5).endswith(os.path.join("net_3x3", "seed5"))
+    single = make_runner(str(experiment), output_dir=str(tmp_path / "o"), seed=9)  # replaces the list
+    assert single.seeds == [9] and not single.multi_seed
+    experiment.write_text(experiment.read_text() + "seed: 1\n")
+    with pytest.raises(ValueError, match="not both"):
+        make_runner(str(experiment), output_dir=str(tmp_path / "o"))
+    experiment.write_text(experiment.read_text().replace("seeds: [4, 5]", "seeds: [4, x]").replace("seed: 1\n", ""))
+    with pytest.raises(ValueError, match="list of integers"):
+        make_runner(str(experiment), output_dir=str(tmp_path / "o"))

@@ -1,8 +1,9 @@
 """Robustness sweep: a trained model's metric on test inputs with added noise at increasing levels, CSV and plot.
 
 The paper trains on clean images and adds salt-and-pepper, Gaussian or speckle noise at test time, plotting Dice
-against the level for each model. :class:`NoiseSweep` runs one model over every (kind, level), writes one CSV per
-model (``model,noise,level,<metric>``), and :func:`plot_noise_sweeps` draws any number of those CSVs in one
+against the level for each model. Each level is one run of MONAI's ``SupervisedEvaluator`` whose ``prepare_batch``
+(:class:`NoisyBatch`) adds that level's noise, with the metric as its key metric handler. :class:`NoiseSweep` runs
+one model over every (kind, level), writes one CSV per model (``model,noise,level,<metric>``), and :func:`plot_noise_sweeps` draws any number of those CSVs in one
 figure (one panel per noise kind, one line per model), so models trained by separate runs end up in one plot.
 """
 
@@ -15,17 +16,84 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
+from monai.engines import SupervisedEvaluator
+from monai.handlers import IgniteMetricHandler, from_engine
+from monai.inferers import SimpleInferer
 from monai.metrics import CumulativeIterationMetric
+from monai.transforms import Lambdad
+from monai.utils import CommonKeys
+from torch.utils.data import DataLoader
 
 from monai_hyperconv.transforms.noise import make_test_noise
 from monai_hyperconv.utils.atomic import atomic_save_figure, atomic_write_csv
 from monai_hyperconv.utils.distributed import is_main_process
 from monai_hyperconv.utils.files import ensure_writable_dir
+from monai_hyperconv.utils.flags import as_bool
 from monai_hyperconv.utils.optional import require_pyplot
 
-__all__ = ["NoiseSweep", "plot_noise_sweeps", "read_sweep_csv", "run_noise_sweep", "write_sweep_csv"]
+__all__ = [
+    "NoiseSweep", "NoisyBatch", "plot_noise_sweeps", "read_sweep_csv", "run_noise_sweep", "sweep_evaluator",
+    "write_sweep_csv",
+]  # fmt: skip
 
 SWEEP_FIELDS = ("model", "noise", "level", "value")
+
+
+class NoisyBatch:
+    """A ``prepare_batch`` for MONAI's ``SupervisedEvaluator``: the batch's input with test-time noise added.
+
+    The evaluator's inputs are ``noise(batch[image_key])`` on its device and its targets ``batch[label_key]``, so a
+    sweep is the evaluator run once per (kind, level), each time with this object holding that level's noise.
+
+    Args:
+        noise: a transform of the input batch (e.g. from :func:`~monai_hyperconv.transforms.noise.make_test_noise`).
+        image_key: key of the network input in each batch (CS-MRI: the fully sampled ``label``, which the noise
+            turns into a noisy zero-filled input).
+        label_key: key of the target in each batch.
+    """
+
+    def __init__(self, noise: Callable, image_key: str = "image", label_key: str = "label") -> None:
+        self.noise = noise
+        self.image_key = image_key
+        self.label_key = label_key
+
+    def __call__(self, batchdata: Mapping, device=None, non_blocking: bool = False, **kwargs):
+        inputs = batchdata[self.image_key].to(device=device, non_blocking=non_blocking, **kwargs)
+        targets = batchdata[self.label_key].to(device=device, non_blocking=non_blocking, **kwargs)
+        return self.noise(inputs), targets
+
+
+def sweep_evaluator(
+    network: torch.nn.Module,
+    data: Iterable[Mapping],
+    noise: Callable,
+    metric: CumulativeIterationMetric,
+    metric_name: str = "metric",
+    post_pred: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    inferer: Callable | None = None,
+    device: str | torch.device = "cpu",
+    image_key: str = "image",
+    label_key: str = "label",
+) -> SupervisedEvaluator:
+    """A MONAI ``SupervisedEvaluator`` of ``network`` on ``data`` with ``noise`` added to its inputs.
+
+    ``metric`` (a MONAI cumulative metric, reset at the start of each run) is its key metric ``metric_name``, on the
+    batched outputs after ``post_pred``. Arguments as in :func:`run_noise_sweep`.
+    """
+    epoch_length = None if isinstance(data, DataLoader) else len(data)  # ignite needs it for a plain sequence
+    return SupervisedEvaluator(
+        device=torch.device(device),
+        val_data_loader=data,
+        epoch_length=epoch_length,
+        network=network,
+        prepare_batch=NoisyBatch(noise, image_key, label_key),
+        inferer=inferer if inferer is not None else SimpleInferer(),
+        postprocessing=Lambdad(CommonKeys.PRED, post_pred) if post_pred is not None else None,
+        key_val_metric={
+            metric_name: IgniteMetricHandler(metric, output_transform=from_engine([CommonKeys.PRED, CommonKeys.LABEL]))
+        },
+        decollate=False,  # metrics and post_pred see whole batches, as the network does
+    )
 
 
 def run_noise_sweep(
@@ -41,15 +109,15 @@ def run_noise_sweep(
     label_key: str = "label",
     seed: int = 0,
 ) -> list[tuple[str, float, float]]:
-    """The aggregated ``metric`` for every noise kind and level.
+    """The aggregated ``metric`` for every noise kind and level: a :func:`sweep_evaluator` run per level.
 
     Args:
-        network: the trained model (put in eval mode here).
-        data: batches (dicts of tensors) of clean test inputs, e.g. a ``DataLoader``; iterated once per level.
+        network: the trained model (evaluated in eval mode, without gradients).
+        data: batches (dicts of tensors) of clean test inputs: a ``DataLoader`` or a sequence; iterated once per level.
         noises: noise kind -> levels, e.g. ``{"gaussian": [0, 0.05, 0.1, 0.2, 0.3]}``.
         metric: a MONAI cumulative metric (``DiceMetric``, ``PSNRMetric``...), reset before every level.
         post_pred: applied to the network output before the metric (e.g. sigmoid and threshold).
-        inferer: ``inferer(inputs, network)``; None calls the network.
+        inferer: ``inferer(inputs, network)`` (a MONAI inferer); None calls the network.
         noise_factory: ``(kind, level, seed) -> transform`` applied to the input batch; the default makes the
             paper's three image-domain noises. Another task may pass e.g. a k-space noise here.
         device: where the network runs.
@@ -60,22 +128,14 @@ def run_noise_sweep(
     Returns:
         rows ``(kind, level, value)``.
     """
-    network.eval()
     rows = []
     for kind, levels in noises.items():
         for level in levels:
             noise = noise_factory(kind, float(level), seed)
-            metric.reset()
-            with torch.no_grad():
-                for batch in data:
-                    inputs = noise(batch[image_key].to(device))
-                    target = batch[label_key].to(device)
-                    outputs = inferer(inputs, network) if inferer is not None else network(inputs)
-                    if post_pred is not None:
-                        outputs = post_pred(outputs)
-                    metric(y_pred=outputs, y=target)
-            value = metric.aggregate()
-            value = value[0] if isinstance(value, (list, tuple)) else value
+            evaluator = sweep_evaluator(network, data, noise, metric, "metric", post_pred, inferer, device,
+                                        image_key, label_key)  # fmt: skip
+            evaluator.run()
+            value = evaluator.state.metrics["metric"]
             rows.append((kind, float(level), float(torch.as_tensor(value).float().mean())))
     return rows
 
@@ -155,6 +215,8 @@ class NoiseSweep:
         output_dir: folder of the CSV and PNG.
         model_name: label of this model in the CSV and plot.
         metric_name: column / axis name of the metric.
+        enabled: False (or a flag string such as ``"false"`` from the command line) makes ``run()`` do nothing, so
+            a bundle's ``--run_noise_sweep false`` reaches the sweep without a conditional in the config.
         kwargs: further arguments of :func:`run_noise_sweep` (``post_pred``, ``inferer``, ``noise_factory``,
             ``device``, ``image_key``, ``label_key``, ``seed``).
     """
@@ -168,6 +230,7 @@ class NoiseSweep:
         output_dir: str,
         model_name: str = "model",
         metric_name: str = "dice",
+        enabled: bool | str = True,
         **kwargs,
     ) -> None:
         self.network = network
@@ -177,6 +240,7 @@ class NoiseSweep:
         self.output_dir = output_dir
         self.model_name = model_name
         self.metric_name = metric_name
+        self.enabled = as_bool(enabled, "enabled (run_noise_sweep)")
         self.kwargs = kwargs
         self.logger = logging.getLogger(self.__class__.__name__)
 
@@ -189,7 +253,13 @@ class NoiseSweep:
         return os.path.join(self.output_dir, "noise_sweep.png")
 
     def run(self) -> list[tuple[str, float, float]]:
-        """Evaluate every level, then write the CSV and the plot (main process only); returns the rows."""
+        """Evaluate every level, then write the CSV and the plot (main process only); returns the rows.
+
+        Returns no row and writes nothing when the sweep is not ``enabled``.
+        """
+        if not self.enabled:
+            self.logger.info(f"noise sweep {self.model_name}: skipped (not enabled)")
+            return []
         rows = run_noise_sweep(self.network, self.dataloader, self.noises, self.metric, **self.kwargs)
         for kind, level, value in rows:
             self.logger.info(f"noise sweep {self.model_name}: {kind} level {level:g}: {self.metric_name} {value:.4f}")

@@ -80,7 +80,8 @@ def load_experiment(path: str) -> dict[str, Any]:
     """Read an experiment definition (``configs/experiments/*.yaml``), checking its keys.
 
     Keys: ``bundle_root``, ``networks`` (fragment paths), ``evaluations`` (list of :class:`Evaluation` fields),
-    and optionally ``overrides``, ``seed``, ``train_config``, ``evaluate_config``, ``metric_name``,
+    and optionally ``overrides``, ``seed`` or ``seeds`` (a list: every model at every seed), ``baseline`` (the model
+    that paired differences are taken against), ``train_config``, ``evaluate_config``, ``metric_name``,
     ``resume_override``, ``last_checkpoint``, ``seed_id``, ``output_dir``.
     """
     if not os.path.isfile(path):
@@ -92,6 +93,7 @@ def load_experiment(path: str) -> dict[str, Any]:
     allowed = {
         "bundle_root", "networks", "evaluations", "overrides", "seed", "train_config", "evaluate_config",
         "metric_name", "resume_override", "last_checkpoint", "seed_id", "output_dir", "description",
+        "seeds", "baseline",
     }  # fmt: skip
     unknown = set(spec) - allowed
     missing = {"bundle_root", "networks", "evaluations"} - set(spec)

@@ -18,7 +18,7 @@ from monai_hyperconv.apps.csmri.discovery import (
 )
 from monai_hyperconv.apps.csmri.evaluation import CSMRITestReport, image_name
 from monai_hyperconv.apps.csmri.icbm152_slices import EMBEDDED_MANIFEST, ensure_icbm152_slices, generate_icbm152_slices
-from monai_hyperconv.apps.csmri.plots import plot_noise_examples, plot_test_violins
+from monai_hyperconv.apps.csmri.plots import NoiseExamples, plot_noise_examples, plot_test_violins
 from monai_hyperconv.apps.csmri.report import REPORT_FIELDS, read_test_report
 from monai_hyperconv.apps.csmri.transforms import LoadMRISliced, undersampling_probability
 
@@ -29,6 +29,7 @@ __all__ = [
     "REPORT_FIELDS",
     "CSMRITestReport",
     "LoadMRISliced",
+    "NoiseExamples",
     "csmri_inference_files",
     "ensure_icbm152_slices",
     "find_csmri_images",

@@ -1,7 +1,10 @@
 """Test-set evaluation of the CS-MRI bundle: per-image PSNR / SSIM of a model and of its zero-filled input.
 
-:class:`CSMRITestReport` writes the report CSV (:mod:`.report`) with its violin plot (:mod:`.plots`); the k-space
-noise sweep itself reuses :class:`monai_hyperconv.engines.NoiseSweep` with
+:class:`CSMRITestReport` runs MONAI's ``SupervisedEvaluator`` with PSNR / SSIM metric handlers that keep the
+per-image values, and writes them as the report CSV (:mod:`.report`) with its violin plot (:mod:`.plots`). (MONAI's
+``MetricsSaver`` writes fixed file names, ``metrics.csv`` and ``<metric>_raw.csv``, so the reports of several models
+evaluated into one folder would overwrite each other; the per-model CSV is written here instead.) The k-space
+noise sweep reuses :class:`monai_hyperconv.engines.NoiseSweep` with
 :func:`~monai_hyperconv.transforms.kspace.make_kspace_noise`.
 """
 
@@ -13,8 +16,13 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from ignite.engine import Events
+from monai.engines import SupervisedEvaluator
+from monai.handlers import IgniteMetricHandler, from_engine
+from monai.inferers import SimpleInferer
 from monai.metrics import PSNRMetric, SSIMMetric
-from monai.utils import ImageMetaKey
+from monai.utils import CommonKeys, ImageMetaKey
+from torch.utils.data import DataLoader
 
 from monai_hyperconv.apps.csmri.plots import plot_test_violins
 from monai_hyperconv.apps.csmri.report import REPORT_FIELDS
@@ -90,21 +98,46 @@ class CSMRITestReport:
     def png_path(self) -> str:
         return os.path.join(self.output_dir, "test_psnr.png")
 
+    def evaluator(self) -> SupervisedEvaluator:
+        """MONAI's ``SupervisedEvaluator`` of the report: PSNR and SSIM of the reconstruction (``pred``) and of the
+        zero-filled input (``image``) against ``label``, per image (the handlers' details), and the image names."""
+        metrics = {
+            "psnr": (PSNRMetric(max_val=1.0), CommonKeys.PRED),
+            "ssim": (SSIMMetric(spatial_dims=self.spatial_dims, data_range=1.0), CommonKeys.PRED),
+            "zero_filled_psnr": (PSNRMetric(max_val=1.0), CommonKeys.IMAGE),
+            "zero_filled_ssim": (SSIMMetric(spatial_dims=self.spatial_dims, data_range=1.0), CommonKeys.IMAGE),
+        }
+        handlers = {
+            name: IgniteMetricHandler(metric, output_transform=from_engine([key, CommonKeys.LABEL]), save_details=True)
+            for name, (metric, key) in metrics.items()
+        }
+        evaluator = SupervisedEvaluator(
+            device=self.device,
+            val_data_loader=self.dataloader,
+            epoch_length=None if isinstance(self.dataloader, DataLoader) else len(self.dataloader),
+            network=self.network,
+            inferer=self.inferer if self.inferer is not None else SimpleInferer(),
+            key_val_metric={"psnr": handlers.pop("psnr")},
+            additional_metrics=handlers,
+            decollate=False,
+        )
+        evaluator.state.image_names = []
+        evaluator.add_event_handler(Events.ITERATION_COMPLETED, self._record_names)
+        return evaluator
+
+    def _record_names(self, engine) -> None:
+        label = engine.state.batch[CommonKeys.LABEL]
+        meta = getattr(label, "meta", None) or engine.state.batch.get("label_meta_dict", {}) or {}
+        engine.state.image_names += [image_name(meta, i, self.root_dir) for i in range(label.shape[0])]
+
     def evaluate(self) -> list[tuple]:
-        """Rows ``REPORT_FIELDS`` for every test image."""
-        psnr = PSNRMetric(max_val=1.0, reduction="none")
-        ssim = SSIMMetric(spatial_dims=self.spatial_dims, data_range=1.0, reduction="none")
-        self.network.eval()
-        rows = []
-        with torch.no_grad():
-            for batch in self.dataloader:
-                inputs, target = batch["image"].to(self.device), batch["label"].to(self.device)
-                pred = self.inferer(inputs, self.network) if self.inferer is not None else self.network(inputs)
-                values = [m(y_pred=p, y=target).reshape(-1) for p in (pred, inputs) for m in (psnr, ssim)]
-                meta = getattr(batch["label"], "meta", None) or batch.get("label_meta_dict", {}) or {}
-                for i in range(inputs.shape[0]):
-                    rows.append((self.model_name, image_name(meta, i, self.root_dir), *(float(v[i]) for v in values)))
-        return rows
+        """Rows ``REPORT_FIELDS`` for every test image (one evaluator run)."""
+        evaluator = self.evaluator()
+        evaluator.run()
+        details = evaluator.state.metric_details or {}
+        columns = [details[name].reshape(-1) for name in REPORT_FIELDS[2:]] if details else []
+        names = evaluator.state.image_names
+        return [(self.model_name, name, *(float(c[i]) for c in columns)) for i, name in enumerate(names)]
 
     def run(self) -> list[tuple]:
         rows = self.evaluate()

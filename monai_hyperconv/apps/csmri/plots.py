@@ -13,10 +13,12 @@ from monai.metrics import PSNRMetric
 from monai_hyperconv.apps.csmri.report import read_test_report
 from monai_hyperconv.transforms.kspace import make_kspace_noise
 from monai_hyperconv.utils.atomic import atomic_save_figure
+from monai_hyperconv.utils.distributed import is_main_process
 from monai_hyperconv.utils.files import ensure_writable_dir
+from monai_hyperconv.utils.flags import as_bool
 from monai_hyperconv.utils.optional import require_pyplot
 
-__all__ = ["plot_noise_examples", "plot_test_violins"]
+__all__ = ["NoiseExamples", "plot_noise_examples", "plot_test_violins"]
 
 
 def _savefig(fig, path: str) -> str:
@@ -99,3 +101,52 @@ def plot_noise_examples(
         row[0].set_yticks([])
     fig.tight_layout()
     return _savefig(fig, path)
+
+
+class NoiseExamples:
+    """The bundle's example panel: ``run()`` draws :func:`plot_noise_examples` into
+    ``<output_dir>/noise_examples_<model_name>.png``.
+
+    Args:
+        network, dataset, levels, index, acceleration, mask_seed, seed, model_name, device: as in
+            :func:`plot_noise_examples`.
+        output_dir: folder of the PNG.
+        enabled: False (or a flag string such as ``"false"``) makes ``run()`` do nothing (the bundle's
+            ``run_noise_sweep``).
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        dataset,
+        levels: Sequence[float],
+        output_dir: str,
+        model_name: str = "model",
+        index: int = 0,
+        acceleration: float = 8.0,
+        mask_seed: int = 0,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        enabled: bool | str = True,
+    ) -> None:
+        self.network = network
+        self.dataset = dataset
+        self.levels = list(levels)
+        self.output_dir = output_dir
+        self.model_name = model_name
+        self.options = {"index": index, "acceleration": acceleration, "mask_seed": mask_seed, "seed": seed}
+        self.device = device
+        self.enabled = as_bool(enabled, "enabled (run_noise_sweep)")
+
+    @property
+    def png_path(self) -> str:
+        return os.path.join(self.output_dir, f"noise_examples_{self.model_name}.png")
+
+    def run(self) -> str | None:
+        """Write the panel (main process only); returns its path, or None when not enabled or not the main process."""
+        if not self.enabled or not is_main_process():
+            return None
+        return plot_noise_examples(
+            self.network, self.dataset, self.levels, self.png_path, model_name=self.model_name, device=self.device,
+            **self.options,
+        )  # fmt: skip
