@@ -18,7 +18,7 @@ from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTransposeNd,
 )
 from monai_hyperconv.layers.kernel_fit import fit_hyper_layer
-from monai_hyperconv.layers.materialize import materialize, replace_modules, scriptable_copy
+from monai_hyperconv.layers.materialize import materialize, replace_matching_modules, scriptable_copy
 
 __all__ = ["fit_report", "hyperize", "materialize", "resample_kernels", "scriptable_copy"]
 
@@ -175,7 +175,7 @@ def hyperize(
             _warm_start(layer, module, name, fit_steps)
         return layer
 
-    return replace_modules(model, convert)
+    return replace_matching_modules(model, convert)
 
 
 def _warm_start(layer: HyperConvNd, module: nn.Module, name: str, steps: int) -> None:

@@ -78,7 +78,9 @@ def test_require_returns_the_module():
 
 
 def test_require_error_names_the_extra_and_the_purpose(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sigpy", None)  # `import sigpy` now raises ImportError
+    # `import sigpy` / `import sigpy.mri` now raise ImportError (both: an earlier test may have cached sigpy.mri)
+    monkeypatch.setitem(sys.modules, "sigpy", None)
+    monkeypatch.setitem(sys.modules, "sigpy.mri", None)
     with pytest.raises(ImportError, match=re.escape('pip install "monai-hyperconv[bundles]"')) as info:
         require("sigpy.mri", purpose="Poisson-disk masks")
     assert "'sigpy'" in str(info.value) and "Poisson-disk masks" in str(info.value)

@@ -14,21 +14,21 @@ from torch import nn
 from monai_hyperconv.layers.hyperconv import HyperConvNd
 from monai_hyperconv.layers.hyperconv_transpose import HyperConvTransposeNd
 
-__all__ = ["materialize", "materialize_layer", "replace_modules", "scriptable_copy"]
+__all__ = ["materialize", "materialize_layer", "replace_matching_modules", "scriptable_copy"]
 
 _TORCH_FOR = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _TORCH_TRANSPOSE_FOR = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 _PAD_FOR = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}
 
 
-def replace_modules(model: nn.Module, convert, prefix: str = "") -> nn.Module:
+def replace_matching_modules(model: nn.Module, convert, prefix: str = "") -> nn.Module:
     """Apply ``convert`` ((module, qualified name) -> replacement or None) to the model and all descendants, in
     place."""
     replacement = convert(model, prefix)
     if replacement is not None:
         return replacement
     for name, child in list(model.named_children()):
-        new_child = replace_modules(child, convert, f"{prefix}.{name}" if prefix else name)
+        new_child = replace_matching_modules(child, convert, f"{prefix}.{name}" if prefix else name)
         if new_child is not child:
             setattr(model, name, new_child)
     return model
@@ -108,7 +108,7 @@ def materialize(model: nn.Module) -> nn.Module:
     kernel network, for deployment and export (``torch.jit.trace``, TorchScript, ONNX). Returns the model, or
     its replacement when ``model`` itself is a hyper-convolution.
     """
-    return replace_modules(model, materialize_layer)
+    return replace_matching_modules(model, materialize_layer)
 
 
 def scriptable_copy(model: nn.Module) -> nn.Module:
