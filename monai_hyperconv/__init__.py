@@ -16,7 +16,7 @@ import monai_hyperconv.apps.csmri
 import monai_hyperconv.apps.liver
 import monai_hyperconv.apps.ms  # noqa: F401  (only imported, for the side effect above)
 from monai_hyperconv import apps, blocks, engines, layers, networks, transforms, utils
-from monai_hyperconv.convert import fit_report, hyperize, materialize
+from monai_hyperconv.convert import fit_report, hyperize, materialize, resample_kernels
 from monai_hyperconv.layers import (
     HyperConv1d,
     HyperConv2d,
@@ -26,6 +26,7 @@ from monai_hyperconv.layers import (
     HyperConvTranspose2d,
     HyperConvTranspose3d,
     HyperConvTransposeNd,
+    load_on_new_grid,
 )
 from monai_hyperconv.networks import (
     FlatDilatedCNN,
@@ -57,9 +58,11 @@ __all__ = [
     "fit_report",
     "hyperize",
     "layers",
+    "load_on_new_grid",
     "materialize",
     "networks",
     "receptive_field",
+    "resample_kernels",
     "transforms",
     "utils",
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
+from monai_hyperconv.layers.grid import grid_scales, resampled_grid
 from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
 from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTranspose1d,
@@ -17,8 +18,9 @@ from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTransposeNd,
 )
 from monai_hyperconv.layers.kernel_fit import fit_hyper_layer
+from monai_hyperconv.layers.materialize import materialize, replace_modules, scriptable_copy
 
-__all__ = ["fit_report", "hyperize", "materialize"]
+__all__ = ["fit_report", "hyperize", "materialize", "resample_kernels", "scriptable_copy"]
 
 logger = logging.getLogger(__name__)
 _INITS = ("random", "fit")
@@ -29,22 +31,6 @@ _HYPER_TRANSPOSE_FOR = {
     nn.ConvTranspose2d: HyperConvTranspose2d,
     nn.ConvTranspose3d: HyperConvTranspose3d,
 }
-_TORCH_FOR = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_TORCH_TRANSPOSE_FOR = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
-_PAD_FOR = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}
-
-
-def _replace_modules(model: nn.Module, convert, prefix: str = "") -> nn.Module:
-    """Apply ``convert`` ((module, qualified name) -> replacement or None) to the model and all descendants, in
-    place."""
-    replacement = convert(model, prefix)
-    if replacement is not None:
-        return replacement
-    for name, child in list(model.named_children()):
-        new_child = _replace_modules(child, convert, f"{prefix}.{name}" if prefix else name)
-        if new_child is not child:
-            setattr(model, name, new_child)
-    return model
 
 
 def _same_padding(kernel_size: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...] | None:
@@ -189,7 +175,7 @@ def hyperize(
             _warm_start(layer, module, name, fit_steps)
         return layer
 
-    return _replace_modules(model, convert)
+    return replace_modules(model, convert)
 
 
 def _warm_start(layer: HyperConvNd, module: nn.Module, name: str, steps: int) -> None:
@@ -215,77 +201,69 @@ def fit_report(model: nn.Module) -> list[dict]:
     ]
 
 
-@torch.no_grad()
-def _materialize_transposed(layer: HyperConvTransposeNd) -> nn.Module:
-    weight = layer.kernel()
-    conv = _TORCH_TRANSPOSE_FOR[layer.spatial_dims](
-        layer.in_channels,
-        layer.out_channels,
-        layer.kernel_size,
-        stride=layer.stride,
-        padding=layer.padding,
-        output_padding=layer.output_padding,
-        groups=layer.groups,
-        bias=layer.bias is not None,
-        dilation=layer.dilation,
-        device=weight.device,
-        dtype=weight.dtype,
-    )
-    conv.weight.copy_(weight)
-    if layer.bias is not None:
-        conv.bias.copy_(layer.bias)
-    return conv.train(layer.training)
+def resample_kernels(model: nn.Module, scale: float | Sequence[float]) -> nn.Module:
+    """Adapt every hyper-convolution of ``model`` to an input ``scale`` times finer (per spatial dim), in place.
 
+    A hyper-convolution's kernel is a function of continuous tap offsets, so it can be sampled on a finer (or,
+    with ``scale < 1``, coarser) grid. Each hyper layer:
 
-@torch.no_grad()
-def _materialize_layer(layer: HyperConvNd) -> nn.Module:
-    dims = layer.spatial_dims
-    pairs = layer._padding_pairs
-    symmetric = all(a == b for a, b in pairs)
-    if symmetric:
-        padding: str | tuple[int, ...] = tuple(a for a, _ in pairs)
-    elif all(s == 1 for s in layer.stride):
-        padding = "same"
-    else:
-        padding = (0,) * dims
-    weight = layer.kernel()
-    conv = _TORCH_FOR[dims](
-        layer.in_channels,
-        layer.out_channels,
-        layer.kernel_size,
-        stride=layer.stride,
-        padding=padding,
-        dilation=layer.dilation,
-        groups=layer.groups,
-        bias=layer.bias is not None,
-        padding_mode=layer.padding_mode,
-        device=weight.device,
-        dtype=weight.dtype,
-    )
-    conv.weight.copy_(weight)
-    if layer.bias is not None:
-        conv.bias.copy_(layer.bias)
-    conv.train(layer.training)
-    if symmetric or padding == "same":
-        return conv
-    # Asymmetric 'same' padding with a stride: torch convs cannot express it, an explicit pad can.
-    if layer.padding_mode != "zeros":
-        raise ValueError(f"Cannot materialize {layer}: asymmetric padding with padding_mode={layer.padding_mode!r}.")
-    return nn.Sequential(_PAD_FOR[dims]([p for pair in reversed(pairs) for p in pair], 0.0), conv)
+    - samples its kernel network at its taps' offsets divided by ``scale`` (its grid scale, relative to its
+      training grid, is multiplied by ``scale``);
+    - gets the taps that cover the same physical extent: per dim, the trained kernel spans ``k`` cells of width
+      1, i.e. ``[-k/2, k/2]``; the new taps sit at ``j / scale`` for every integer ``j`` whose cell (width
+      ``1 / scale``) overlaps that span, so 5 taps become 11 at scale 2, 15 at scale 3 and 3 at scale 0.5. Even
+      kernels refuse any scale but 1 (their taps are not centred);
+    - weights every tap by the area of its cell inside the trained span, in units of a trained tap's cell
+      (``1 / prod(scale)`` inside, less for the partly covered outer taps), so that the response to a smooth
+      input keeps its magnitude (a constant kernel keeps its sum exactly);
+    - recomputes ``"same"`` padding (and explicit size-preserving ints) for the new size; ``"valid"`` / zero
+      padding stays (it trims the same physical margin); other explicit padding raises.
 
+    Scales compose (``resample_kernels(net, 2)`` then ``resample_kernels(net, 0.5)`` restores the training grid
+    exactly, ``scale=1`` changes nothing), ``kernel()``, the kernel cache, the FFT path and :func:`materialize`
+    follow the new grid, and the state dict records it (loading it into a network on another grid raises: call
+    ``resample_kernels`` on that network first). Parameters are not changed.
 
-def _materialized(module: nn.Module, name: str) -> nn.Module | None:
-    if isinstance(module, HyperConvTransposeNd):
-        return _materialize_transposed(module)
-    return _materialize_layer(module) if isinstance(module, HyperConvNd) else None
+    What it does not change: pooling, strides, upsampling and dilations act in pixels. That keeps a UNet
+    consistent when *every* level's kernels are rescaled (a 2× pool of a 2× finer map gives the next level a map
+    2× finer than in training, which its rescaled kernels expect); its receptive field in pixels grows by
+    ``scale``. Regular convolutions with kernels larger than 1 keep their pixel kernels and so cover ``1/scale``
+    of their trained extent: a ``UserWarning`` names them (1×1 convolutions are scale-free). Other pixel-sized
+    operations (e.g. HyperSeg's patch-wise dynamic convolutions, max-pooling's window) are not adapted, and
+    nothing makes a network trained at one resolution *exact* at another: the result approximates, for smooth
+    inputs, what the network computes on the coarser input.
 
+    Args:
+        model: a network holding hyper-convolutions; modified in place and returned.
+        scale: input resolution relative to the current one: a number, or one per spatial dim (anisotropic).
 
-def materialize(model: nn.Module) -> nn.Module:
-    """Replace every hyper-convolution by a plain torch convolution holding its generated kernel, in place
-    (transposed ones by ``nn.ConvTranspose{N}d``).
-
-    The result computes the same outputs (up to float rounding when the hyper layer used the FFT path) with no
-    kernel network, for deployment and export (``torch.jit.trace``, TorchScript, ONNX). Returns the model, or
-    its replacement when ``model`` itself is a hyper-convolution.
+    Raises:
+        ValueError: no hyper-convolution in ``model``, a non-positive scale, an even kernel with a scale other
+            than 1, or explicit padding that is neither size-preserving nor 0 (nothing is changed then).
     """
-    return _replace_modules(model, _materialized)
+    layers = [(name or type(m).__name__, m) for name, m in model.named_modules() if isinstance(m, HyperConvNd)]
+    if not layers:
+        raise ValueError(f"resample_kernels: {type(model).__name__} holds no hyper-convolution to resample.")
+    targets = []
+    for name, layer in layers:  # check every layer before changing any
+        target = tuple(g * s for g, s in zip(layer.grid_scale, grid_scales(scale, layer.spatial_dims)))
+        try:
+            layer._resampled_padding(resampled_grid(layer.base_kernel_size, target, name)[0])
+        except ValueError as e:
+            raise ValueError(f"resample_kernels: layer {name!r}: {e}") from e
+        targets.append(target)
+    regular = [
+        name or type(m).__name__
+        for name, m in model.named_modules()
+        if isinstance(m, nn.modules.conv._ConvNd) and max(m.kernel_size) > 1
+    ]
+    if regular:
+        warnings.warn(
+            f"resample_kernels: {len(regular)} regular convolution(s) with kernels larger than 1 keep their pixel "
+            f"kernels ({', '.join(regular[:4])}{', ...' if len(regular) > 4 else ''}): on the finer input they cover "
+            "1/scale of their trained extent, so the network only approximates its trained behaviour.",
+            stacklevel=2,
+        )
+    for (_, layer), target in zip(layers, targets):
+        layer.set_grid_scale(target)
+    return model

@@ -158,7 +158,8 @@ def test_state_dict_round_trip_keeps_kernel_and_does_not_reinitialise():
     assert set(src.state_dict()) == {"kernel_net.hidden.0.weight", "kernel_net.hidden.0.bias",
                                      "kernel_net.hidden.1.weight", "kernel_net.hidden.1.bias",
                                      "kernel_net.hidden.2.weight", "kernel_net.hidden.2.bias",
-                                     "kernel_net.out.weight", "kernel_net.out.bias", "bias"}
+                                     "kernel_net.out.weight", "kernel_net.out.bias", "bias",
+                                     "_extra_state"}  # the kernel grid (monai_hyperconv.layers.grid)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])

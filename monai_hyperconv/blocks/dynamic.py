@@ -33,15 +33,16 @@ class PatchwiseDynamicConv(nn.Module):
         self.spatial_dims = spatial_dims
         self.channels = channels
         self.kernel_size = kernel_size
-        self.offsets = list(itertools.product(range(kernel_size), repeat=spatial_dims))
+        # lists of lists, not tuples: TorchScript types them once for every spatial_dims
+        self.offsets = [list(o) for o in itertools.product(range(kernel_size), repeat=spatial_dims)]
 
     @property
     def signal_channels(self) -> int:
         """Channels of the weight signal this layer reads: a kernel and a bias per channel."""
         return self.channels * (len(self.offsets) + 1)
 
-    def forward(self, x: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_tracing() and (
+    def _check_shapes(self, x: torch.Tensor, signal: torch.Tensor) -> None:
+        if (
             x.dim() != self.spatial_dims + 2
             or x.shape[1] != self.channels
             or signal.shape[:2] != (x.shape[0], self.signal_channels)
@@ -51,6 +52,10 @@ class PatchwiseDynamicConv(nn.Module):
                 f"{type(self).__name__} expects input (batch, {self.channels}, *spatial) and weight signal "
                 f"(batch, {self.signal_channels}, *grid), got {tuple(x.shape)} and {tuple(signal.shape)}."
             )
+
+    def forward(self, x: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and not torch.jit.is_tracing():
+            self._check_shapes(x, signal)
         size = x.shape[2:]
         taps = len(self.offsets)
         weights = F.interpolate(signal, size=size, mode="nearest").unflatten(1, (self.channels, taps + 1))
@@ -59,8 +64,10 @@ class PatchwiseDynamicConv(nn.Module):
         out = weights[:, :, taps]  # the bias
         # One shifted copy of the input per tap keeps memory at one feature map per step.
         for t, offset in enumerate(self.offsets):
-            window = tuple(slice(o, o + s) for o, s in zip(offset, size))
-            out = out + padded[(slice(None), slice(None), *window)] * weights[:, :, t]
+            window = padded
+            for d, start in enumerate(offset):
+                window = window.narrow(2 + d, start, size[d])
+            out = out + window * weights[:, :, t]
         return out
 
     def extra_repr(self) -> str:

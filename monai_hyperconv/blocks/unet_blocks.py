@@ -18,7 +18,15 @@ from torch import nn
 from monai_hyperconv.blocks.convolutions import PaperConvBlock, PaperDoubleConv
 from monai_hyperconv.layers import HyperConvNd
 
-__all__ = ["PaperDecoder", "PaperEncoder", "PaperUpBlock", "chain_receptive_field", "conv_layers", "paper_non_local_block"]
+__all__ = [
+    "PaperDecoder",
+    "PaperEncoder",
+    "PaperNonLocalBlock",
+    "PaperUpBlock",
+    "chain_receptive_field",
+    "conv_layers",
+    "paper_non_local_block",
+]
 
 
 class PaperEncoder(nn.Module):
@@ -126,9 +134,9 @@ class PaperDecoder(nn.Module):
             for i in reversed(range(len(channels) - 1))
         )
 
-    def forward(self, skips: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        for block, skip in zip(self.blocks, reversed(skips)):
-            x = block(x, skip)
+    def forward(self, skips: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        for i, block in enumerate(self.blocks):  # coarsest skip first (TorchScript has no reversed())
+            x = block(x, skips[len(skips) - 1 - i])
         return x
 
 
@@ -142,7 +150,18 @@ def paper_non_local_block(spatial_dims: int, channels: int) -> nn.Module:
     (2.41M / 1.46M, at the 5% edge); the released Keras block (dot product, 128 intermediate channels) 131,072
     (2.27M / 1.33M).
     """
-    return SpatialAttentionBlock(spatial_dims, channels, norm_num_groups=math.gcd(32, channels), include_fc=False)
+    return PaperNonLocalBlock(spatial_dims, channels, norm_num_groups=math.gcd(32, channels), include_fc=False)
+
+
+class PaperNonLocalBlock(SpatialAttentionBlock):
+    """MONAI's ``SpatialAttentionBlock`` with a forward that TorchScript compiles (same parameters, state dict keys
+    and outputs): MONAI's ``x.reshape(*shape[:2], -1)`` fails to script ("cannot statically infer the expected size
+    of a list")."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x).flatten(2).transpose(1, 2)  # "b c h w d -> b (h w d) c"
+        h = self.attn(h).transpose(1, 2).reshape(x.shape)  # "b (h w d) c -> b c h w d"
+        return h + x
 
 
 def conv_layers(module: nn.Module) -> list[tuple[int, int]]:

@@ -2,6 +2,7 @@
 
 from monai_hyperconv.layers import factories  # noqa: F401  (registers Conv["hyper", d], Conv["hypertrans", d])
 from monai_hyperconv.layers.fft_conv import FFT_MIN_KERNEL_SIZE, fft_conv
+from monai_hyperconv.layers.grid import load_on_new_grid
 from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
 from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTranspose1d,
@@ -25,4 +26,5 @@ __all__ = [
     "fft_conv",
     "kernel_grid",
     "kernel_net_parameter_count",
+    "load_on_new_grid",
 ]

@@ -14,6 +14,13 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from monai_hyperconv.layers.fft_conv import dilate_taps, fft_conv_with_spectrum, fft_plan, use_fft
+from monai_hyperconv.layers.grid import (
+    grid_mismatch,
+    grid_scales,
+    grid_state,
+    resampled_grid,
+    tap_weighted,
+)
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
 __all__ = ["HyperConvNd", "HyperConv1d", "HyperConv2d", "HyperConv3d"]
@@ -70,6 +77,11 @@ class HyperConvNd(nn.Module):
     ``torch.no_grad``) it is cached and reused until a kernel-network parameter changes, which parameter
     version counters, storage and dtype reveal. Edits through ``param.data`` bypass version counters: call
     :meth:`clear_kernel_cache` after them.
+
+    The state dict records the kernel grid (``_extra_state``: kernel size, grid scale, training kernel size):
+    loading weights written on another grid raises, unless inside
+    :func:`~monai_hyperconv.layers.grid.load_on_new_grid`. :func:`monai_hyperconv.resample_kernels` moves the
+    layer to a finer grid (:meth:`set_grid_scale`). ``torch.jit.script`` compiles the materialized convolution.
     """
 
     spatial_dims: int = 0
@@ -103,6 +115,7 @@ class HyperConvNd(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _tuple(kernel_size, n, "kernel_size")
+        self.base_kernel_size, self.grid_scale = self.kernel_size, (1.0,) * n  # the training grid; see set_grid_scale
         self.stride = _tuple(stride, n, "stride")
         self.dilation = _tuple(dilation, n, "dilation")
         self.groups = groups
@@ -115,6 +128,7 @@ class HyperConvNd(nn.Module):
 
         factory = {"device": device, "dtype": dtype}
         self.register_buffer("grid", kernel_grid(self.kernel_size).to(**factory), persistent=False)
+        self.register_buffer("tap_weights", None, persistent=False)  # set by set_grid_scale
         self.kernel_net = CoordinateKernelNet(
             n, out_channels * (in_channels // groups), hidden_channels, negative_slope
         ).to(**factory)
@@ -153,7 +167,7 @@ class HyperConvNd(nn.Module):
     def _generate_kernel(self) -> torch.Tensor:
         # Computed in the parameters' precision; autocast, if active, casts it at the convolution.
         with torch.autocast(self.grid.device.type, enabled=False):
-            flat = self.kernel_net(self.grid.to(self.kernel_net.out.weight.dtype))
+            flat = tap_weighted(self.kernel_net(self.grid.to(self.kernel_net.out.weight.dtype)), self.tap_weights, 1)
         return flat.view(self.kernel_shape())
 
     def kernel_shape(self) -> tuple[int, ...]:
@@ -204,9 +218,65 @@ class HyperConvNd(nn.Module):
         self.clear_kernel_cache()
         return super()._apply(fn, recurse)
 
-    def _load_from_state_dict(self, *args, **kwargs):
+    # -- the kernel grid in the state dict (monai_hyperconv.layers.grid) ------------------------------------------
+    def get_extra_state(self) -> torch.Tensor:
+        """The kernel grid (kernel size, grid scale, training kernel size), so that loading checks it."""
+        return grid_state(self.kernel_size, self.grid_scale, self.base_kernel_size)
+
+    def set_extra_state(self, state) -> None:
+        """Nothing to set: a layer keeps its own grid; :meth:`_load_from_state_dict` checks the stored one."""
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors):
+        """As torch's, plus: a stored kernel grid other than this layer's is an error (torch raises it with any
+        size mismatch, naming the layer) unless inside :func:`~monai_hyperconv.layers.grid.load_on_new_grid`; a
+        state dict without one (written before grids were recorded) loads, also with ``strict=True``."""
         self.clear_kernel_cache()
-        super()._load_from_state_dict(*args, **kwargs)
+        key = prefix + "_extra_state"
+        name = f"{type(self).__name__} {prefix[:-1]!r}" if prefix else type(self).__name__
+        error = grid_mismatch(state_dict.get(key), self.kernel_size, self.grid_scale, self.base_kernel_size, name)
+        if error:
+            errors.append(error)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors)
+        if key in missing_keys:
+            missing_keys.remove(key)
+
+    def set_grid_scale(self, grid_scale: float | Sequence[float]) -> None:
+        """Sample the kernel network on a grid ``grid_scale`` times finer than the training grid (per spatial dim;
+        1 is the training grid), in place. Used by :func:`monai_hyperconv.resample_kernels`, which documents the
+        kernel size, tap weighting and padding this gives."""
+        scale = grid_scales(grid_scale, self.spatial_dims, "grid_scale")
+        size, grid, tap_weights = resampled_grid(self.base_kernel_size, scale, type(self).__name__)
+        padding = self._resampled_padding(size)
+        self.grid_scale, self.kernel_size, self.padding = scale, size, padding
+        self._padding_pairs = self._resolve_padding(padding)
+        self.grid = grid.to(self.grid)
+        self.tap_weights = None if tap_weights is None else tap_weights.to(self.grid)
+        self.clear_kernel_cache()
+
+    def _resampled_padding(self, size: tuple[int, ...]) -> str | tuple[int, ...]:
+        """Padding for kernel ``size``: unchanged for the same size, "same" and "valid" / zero padding as they are,
+        size-preserving ints recomputed; other explicit padding has no physical counterpart: an error."""
+        padding = self.padding
+        if size == self.kernel_size or isinstance(padding, str) or not any(padding):
+            return padding
+        if all(p * 2 == d * (k - 1) for p, k, d in zip(padding, self.kernel_size, self.dilation)):
+            return tuple(d * (k - 1) // 2 for k, d in zip(size, self.dilation))
+        raise ValueError(
+            f"{type(self).__name__}({self.extra_repr()}): cannot resample a kernel with explicit padding {padding}: "
+            "it is neither size-preserving nor 0, so its counterpart on the new grid is undefined. Use padding='same' "
+            "or 'valid'."
+        )
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """What ``torch.jit.script`` compiles in place of this layer: its materialized ``nn.Conv{N}d`` (same outputs).
+
+        Scripting a module stores the prepared layers back into their parents (torch's recursion does), so the
+        scripted module's *source* then holds plain convolutions too: script a ``copy.deepcopy`` to keep training
+        the hyper one. The networks of :mod:`monai_hyperconv.networks` copy themselves for this.
+        """
+        from monai_hyperconv.layers.materialize import materialize  # that module imports this one
+
+        return materialize(self)
 
     # -- the convolution --------------------------------------------------------------------------------------
     def _chooses_fft(self, x: torch.Tensor) -> bool:
@@ -246,6 +316,7 @@ class HyperConvNd(nn.Module):
         with torch.autocast(self.grid.device.type, enabled=False):
             feats = net.features(self.grid.to(net.out.weight.dtype)).to(compute)
             feats = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)  # ones column: output bias
+            feats = tap_weighted(feats, self.tap_weights, 0)  # the kernel's tap weights, as in _generate_kernel
             maps = dilate_taps(feats.t().reshape(-1, *self.kernel_size), self.dilation)
             feat_spec = torch.fft.rfftn(maps, s=n_fft, dim=tuple(range(1, 1 + dims))).reshape(maps.shape[0], -1)
             # conj(S) = sum_m conj(H_m) mix_m with conj(H_m) = hr - i hi: one real matmul gives the block operator.
@@ -300,6 +371,8 @@ class HyperConvNd(nn.Module):
             s += f", padding_mode={self.padding_mode!r}"
         if self.fft != "auto":
             s += f", fft={self.fft}"
+        if self.grid_scale != (1.0,) * self.spatial_dims:
+            s += f", grid_scale={self.grid_scale}, trained kernel_size={self.base_kernel_size}"
         return s
 
 

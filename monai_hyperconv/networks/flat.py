@@ -10,6 +10,7 @@ from torch import nn
 
 from monai_hyperconv.blocks.convolutions import CONV_KINDS, PaperDoubleConv, _check_input
 from monai_hyperconv.blocks.unet_blocks import chain_receptive_field, conv_layers
+from monai_hyperconv.layers.materialize import scriptable_copy
 
 __all__ = ["FlatDilatedCNN", "FlatHyperCNN", "FlatResidualBlock", "FlatResidualCNN"]
 
@@ -98,8 +99,13 @@ class FlatResidualCNN(nn.Module):
         self.head = Conv[Conv.CONV, spatial_dims](channels[-1], out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self, x, self.spatial_dims, self.in_channels)
+        if not torch.jit.is_scripting():
+            _check_input(self, x, self.spatial_dims, self.in_channels)
         return self.head(self.blocks(x))
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` compiles a materialized copy (:func:`~monai_hyperconv.layers.materialize.scriptable_copy`)."""
+        return scriptable_copy(self)
 
     def receptive_field(self) -> int:
         """Receptive field of the output in pixels (every convolution of the residual paths, stride 1)."""

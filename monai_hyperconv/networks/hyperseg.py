@@ -95,8 +95,9 @@ class HyperSegNet(nn.Module):
         self.head = Conv[Conv.CONV, spatial_dims](widths[0], out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self, x, self.spatial_dims, self.in_channels)
-        _check_divisible(self, x, self.pools)
+        if not torch.jit.is_scripting():
+            _check_input(self, x, self.spatial_dims, self.in_channels)
+            _check_divisible(self, x, self.pools)
         skips = []
         for level in self.levels:
             x = level(x)
@@ -104,8 +105,8 @@ class HyperSegNet(nn.Module):
             x = self.pool(x)
         x = self.context(self.bottleneck(x))
         signals = torch.split(self.hyper_head(x), self.signal_split, dim=1)
-        for block, skip, signal in zip(self.decoder, reversed(skips), signals):
-            x = block(x, skip, signal)
+        for i, block in enumerate(self.decoder):  # coarsest skip first (TorchScript has no reversed())
+            x = block(x, skips[len(skips) - 1 - i], signals[i])
         return self.head(x)
 
     def receptive_field(self) -> None:

@@ -10,6 +10,7 @@ from torch import nn
 
 from monai_hyperconv.blocks.convolutions import PaperConvBlock, _check_input
 from monai_hyperconv.blocks.unet_blocks import PaperDecoder, PaperEncoder, chain_receptive_field, paper_non_local_block
+from monai_hyperconv.layers.materialize import scriptable_copy
 from monai_hyperconv.networks.unet import _check_divisible, unet_channels, unet_conv_settings
 
 __all__ = ["MultiBranchUNet"]
@@ -67,13 +68,24 @@ class MultiBranchUNet(nn.Module):
         self.head = Conv[Conv.CONV, spatial_dims](widths[0], out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self, x, self.spatial_dims, self.in_channels)
-        _check_divisible(self, x, self.pools)
-        outputs = [branch(x[:, i : i + 1]) for i, branch in enumerate(self.branches)]
-        per_scale = [[skips[s] for skips, _ in outputs] for s in range(self.pools)]
-        per_scale.append([bottleneck for _, bottleneck in outputs])
-        fused = [fuse(torch.cat(features, dim=1)) for fuse, features in zip(self.fusions, per_scale)]
+        if not torch.jit.is_scripting():
+            _check_input(self, x, self.spatial_dims, self.in_channels)
+            _check_divisible(self, x, self.pools)
+        # per scale (the skips, then the bottleneck), every branch's features; loops, as TorchScript compiles them
+        per_scale: list[list[torch.Tensor]] = [[] for _ in range(self.pools + 1)]
+        for i, branch in enumerate(self.branches):
+            skips, bottleneck = branch(x[:, i : i + 1])
+            for s in range(self.pools):
+                per_scale[s].append(skips[s])
+            per_scale[self.pools].append(bottleneck)
+        fused: list[torch.Tensor] = []
+        for s, fuse in enumerate(self.fusions):
+            fused.append(fuse(torch.cat(per_scale[s], dim=1)))
         return self.head(self.decoder(fused[:-1], self.attention(fused[-1])))
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` compiles a materialized copy (:func:`~monai_hyperconv.layers.materialize.scriptable_copy`)."""
+        return scriptable_copy(self)
 
     def receptive_field(self) -> int | None:
         """Receptive field of the fused bottleneck in pixels (every branch alike); None ("all") when non-local."""

@@ -10,6 +10,7 @@ from torch import nn
 
 from monai_hyperconv.blocks.convolutions import CONV_KINDS, _check_input
 from monai_hyperconv.blocks.unet_blocks import PaperDecoder, PaperEncoder, chain_receptive_field, paper_non_local_block
+from monai_hyperconv.layers.materialize import scriptable_copy
 
 __all__ = ["PaperUNet", "unet_channels", "unet_conv_settings"]
 
@@ -109,10 +110,15 @@ class PaperUNet(nn.Module):
         self.head = Conv[Conv.CONV, spatial_dims](widths[0], out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(self, x, self.spatial_dims, self.in_channels)
-        _check_divisible(self, x, self.pools)
+        if not torch.jit.is_scripting():
+            _check_input(self, x, self.spatial_dims, self.in_channels)
+            _check_divisible(self, x, self.pools)
         skips, x = self.encoder(x)
         return self.head(self.decoder(skips, self.attention(x)))
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` compiles a materialized copy (:func:`~monai_hyperconv.layers.materialize.scriptable_copy`)."""
+        return scriptable_copy(self)
 
     def receptive_field(self) -> int | None:
         """The paper's receptive field: of the encoder's bottleneck output, in pixels; None ("all") when non-local."""
