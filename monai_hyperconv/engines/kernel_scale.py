@@ -8,6 +8,7 @@ on when the input has ``scale`` times more pixels per mm.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from ignite.engine import Engine, Events
@@ -18,6 +19,8 @@ from monai_hyperconv.layers import HyperConvNd
 from monai_hyperconv.utils import unwrap_module
 
 __all__ = ["KernelScale", "apply_kernel_scale"]
+
+logger = logging.getLogger(__name__)
 
 
 def apply_kernel_scale(network: nn.Module, scale: float | Sequence[float] | None) -> nn.Module:
@@ -53,6 +56,8 @@ def apply_kernel_scale(network: nn.Module, scale: float | Sequence[float] | None
     factors = tuple(t / c for t, c in zip(_as_tuple(scale, len(current)), current))
     if any(f != 1.0 for f in factors):  # at the target already: untouched, bit for bit
         resample_kernels(model, factors)
+        sizes = sorted({"x".join(map(str, m.kernel_size)) for m in layers})
+        logger.info("kernel_scale %s: %d hyper layers resampled (kernels now %s)", scale, len(layers), ", ".join(sizes))
     return network
 
 
