@@ -190,3 +190,19 @@ def test_as_bool_reads_command_line_flags():
     for bad in ("ture", 2, None, ""):
         with pytest.raises(ValueError, match="resume must be true or false"):
             as_bool(bad, "resume")
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, None), ("null", None), ("None", None), ("450", 450.0), (30, 30.0)])
+def test_time_limit_reads_null_and_numbers_from_the_command_line(given, expected):
+    from monai_hyperconv.engines import EpochTimeLimit
+
+    # fire passes `--train_time_limit null` as the string "null"; it must disable the limit, not crash after an epoch
+    assert EpochTimeLimit(given).limit_sec == expected
+
+
+@pytest.mark.parametrize("given", ["soon", -1, "inf"])
+def test_time_limit_refuses_other_values_when_built(given):
+    from monai_hyperconv.engines import EpochTimeLimit
+
+    with pytest.raises(ValueError, match="train_time_limit"):
+        EpochTimeLimit(given)

@@ -9,6 +9,8 @@ import torch
 import torch.distributed as dist
 from ignite.engine import Engine, Events
 
+from monai_hyperconv.utils.flags import as_optional_number
+
 __all__ = ["EpochTimeLimit"]
 
 
@@ -22,11 +24,14 @@ class EpochTimeLimit:
     stop together when any of them would overrun (ranks that end at different epochs would hang in a collective).
 
     Args:
-        limit_sec: wall-clock budget in seconds; None disables the limit.
+        limit_sec: wall-clock budget in seconds; None (or ``null`` / ``none`` from the command line) disables it.
+
+    Raises:
+        ValueError: naming ``train_time_limit`` when ``limit_sec`` is neither a non-negative number nor null.
     """
 
-    def __init__(self, limit_sec: float | None = None) -> None:
-        self.limit_sec = limit_sec
+    def __init__(self, limit_sec: float | str | None = None) -> None:
+        self.limit_sec = as_optional_number(limit_sec, "train_time_limit")
         self.start = time.monotonic()
         self._epoch_start = self.start
         self._longest = 0.0

@@ -2,7 +2,7 @@
 
 - :mod:`~monai_hyperconv.utils.atomic`: the one atomic writer (text, CSV, JSON, ``torch.save``, figures).
 - :mod:`~monai_hyperconv.utils.files`: file checks whose errors name the path, the source file of a tensor.
-- :mod:`~monai_hyperconv.utils.flags`: :func:`as_bool` for bundle on/off ids.
+- :mod:`~monai_hyperconv.utils.flags`: :func:`as_bool` for bundle on/off ids, :func:`as_optional_number` for numbers that may be null.
 - :mod:`~monai_hyperconv.utils.distributed`: :func:`is_main_process`, :func:`unwrap_module`.
 """
 
@@ -16,10 +16,11 @@ from monai_hyperconv.utils.atomic import (
 )
 from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
 from monai_hyperconv.utils.files import ensure_writable_dir, require_files, source_name
-from monai_hyperconv.utils.flags import as_bool
+from monai_hyperconv.utils.flags import as_bool, as_optional_number
 
 __all__ = [
     "as_bool",
+    "as_optional_number",
     "atomic_save_figure",
     "atomic_torch_save",
     "atomic_write",

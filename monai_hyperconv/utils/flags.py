@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["as_bool"]
+__all__ = ["as_bool", "as_optional_number"]
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
@@ -24,3 +24,23 @@ def as_bool(value, name: str = "flag") -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     raise ValueError(f"{name} must be true or false, got {value!r}.")
+
+
+def as_optional_number(value, name: str = "value") -> float | None:
+    """A bundle's numeric id that may be off, as a float or None, whether it came from YAML or the command line.
+
+    ``--train_time_limit null`` arrives as the *string* ``"null"`` (and MONAI drops a bare ``None``), so
+    ``null`` / ``none`` / empty strings read as None, numeric strings as numbers.
+
+    Raises:
+        ValueError: naming ``name`` for anything else, or a negative or non-finite number.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("null", "none", "")):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds or null, got {value!r}.") from None
+    if not (number >= 0 and number != float("inf")):
+        raise ValueError(f"{name} must be a non-negative finite number or null, got {value!r}.")
+    return number
