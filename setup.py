@@ -5,7 +5,10 @@ bundles, kept at the repository's top level by the design) goes into the wheel a
 from setuptools import find_namespace_packages, find_packages, setup
 
 # configs/ and its sub-folders (networks, experiments, export) as data-only packages under monai_hyperconv.configs
-CONFIG_PACKAGES = ["monai_hyperconv.configs", *(f"monai_hyperconv.configs.{p}" for p in find_namespace_packages("configs"))]
+CONFIG_PACKAGES = [
+    "monai_hyperconv.configs",
+    *(f"monai_hyperconv.configs.{p}" for p in find_namespace_packages("configs")),
+]
 
 setup(
     packages=[*find_packages(include=["monai_hyperconv", "monai_hyperconv.*"]), *CONFIG_PACKAGES],

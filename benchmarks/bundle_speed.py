@@ -111,8 +111,10 @@ def main() -> None:
             sec, wait = results[variant][-1]
             print(f"round {r + 1} {variant:14s} {sec:.3f} s/iter, data wait {100 * wait:.1f} %", flush=True)
 
-    print(f"\nliver_lesion_seg training, image {args.image_size}, {args.channels} channels, batch {args.batch_size}, "
-          f"{args.device}, torch threads {torch.get_num_threads()}, {args.iterations} timed iterations x {args.repeats}")
+    print(
+        f"\nliver_lesion_seg training, image {args.image_size}, {args.channels} channels, batch {args.batch_size}, "
+        f"{args.device}, torch threads {torch.get_num_threads()}, {args.iterations} timed iterations x {args.repeats}"
+    )
     print(f"{'network':16s} {'s/iter':>8s} {'data wait':>10s}")
     med = {}
     for variant, rows in results.items():

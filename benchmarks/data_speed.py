@@ -104,8 +104,11 @@ def main() -> None:
         loader = config.get_parsed_content("train#dataloader")
         loader_speed, batch = loader_rate(loader, args.batches)
         model_speed = model_rate(config.get_parsed_content("train#trainer"), batch, args.steps, device)
-        print(f"| {bundle} | {loader.batch_size} | {loader.num_workers} | {loader_speed:.1f} | {model_speed:.1f} | "
-              f"{loader_speed / model_speed:.2f} |", flush=True)
+        print(
+            f"| {bundle} | {loader.batch_size} | {loader.num_workers} | {loader_speed:.1f} | {model_speed:.1f} | "
+            f"{loader_speed / model_speed:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -69,8 +69,11 @@ def equivalence(device: torch.device, quick: bool) -> bool:
     print("## 1. Equivalence with torch's convolution on the generated kernel (max error / max |reference|)\n")
     print("| layer | path | precision | forward | grad input | grad kernel net | result |")
     print("|---|---|---|---|---|---|---|")
-    cases = [(2, 4, 6, 9, (24, 20)), (3, 3, 4, 5, (10, 9, 8))] if quick else [
-        (2, 8, 16, 9, (64, 48)), (2, 16, 8, 31, (40, 40)), (3, 4, 8, 7, (24, 20, 16))]
+    cases = (
+        [(2, 4, 6, 9, (24, 20)), (3, 3, 4, 5, (10, 9, 8))]
+        if quick
+        else [(2, 8, 16, 9, (64, 48)), (2, 16, 8, 31, (40, 40)), (3, 4, 8, 7, (24, 20, 16))]
+    )
     ok = True
     for dims, cin, cout, k, size in cases:
         torch.manual_seed(0)
@@ -94,9 +97,11 @@ def equivalence(device: torch.device, quick: bool) -> bool:
                 tolerance = 1e-4 if precision == "float32" else 5e-2
                 passed = max(errors) <= tolerance
                 ok &= passed
-                print(f"| {dims}D {cin}->{cout} k={k} {size} | {'FFT' if fft else 'direct'} | {precision} | "
-                      f"{errors[0]:.1e} | {errors[1]:.1e} | {errors[2]:.1e} | {'PASS' if passed else 'FAIL'} |",
-                      flush=True)
+                print(
+                    f"| {dims}D {cin}->{cout} k={k} {size} | {'FFT' if fft else 'direct'} | {precision} | "
+                    f"{errors[0]:.1e} | {errors[1]:.1e} | {errors[2]:.1e} | {'PASS' if passed else 'FAIL'} |",
+                    flush=True,
+                )
     print()
     return ok
 
@@ -125,8 +130,11 @@ def crossover(kernels: list[int], fft_faster: list[bool]) -> int | None:
 def kernel_sweep(device: torch.device, quick: bool, reps: int) -> dict:
     print("## 2. Kernel-size sweep: direct vs FFT path (ms, median)\n")
     shapes = {2: (1, 8, 64), 3: (1, 4, 24)} if quick else {2: (4, 32, 128), 3: (1, 16, 64)}
-    sizes = {2: [3, 7, 11, 15, 23, 31], 3: [3, 5, 7, 9]} if quick else {
-        2: [3, 5, 7, 9, 11, 13, 15, 17, 19, 23, 27, 31], 3: [3, 5, 7, 9, 11, 13, 15]}
+    sizes = (
+        {2: [3, 7, 11, 15, 23, 31], 3: [3, 5, 7, 9]}
+        if quick
+        else {2: [3, 5, 7, 9, 11, 13, 15, 17, 19, 23, 27, 31], 3: [3, 5, 7, 9, 11, 13, 15]}
+    )
     found: dict = {"train": {}, "eval": {}}
     for dims, (batch, ch, n) in shapes.items():
         for mode in ("eval", "train"):
@@ -143,12 +151,16 @@ def kernel_sweep(device: torch.device, quick: bool, reps: int) -> dict:
                     layer.fft = fft
                     times[fft] = median_time(_layer_step(layer, x, mode == "train"), reps, device)
                 faster.append(times[True] < times[False])
-                print(f"| {k} | {times[False] * 1e3:.2f} | {times[True] * 1e3:.2f} | {times[True] / times[False]:.2f} |",
-                      flush=True)
+                print(
+                    f"| {k} | {times[False] * 1e3:.2f} | {times[True] * 1e3:.2f} | {times[True] / times[False]:.2f} |",
+                    flush=True,
+                )
             found[mode][dims] = crossover(sizes[dims], faster)
             print()
-    print(f"Suggested FFT_MIN_KERNEL_SIZE[{device.type!r}] (None: the FFT path never stayed faster; keep a value "
-          f"above the largest size measured): {found}\n")
+    print(
+        f"Suggested FFT_MIN_KERNEL_SIZE[{device.type!r}] (None: the FFT path never stayed faster; keep a value "
+        f"above the largest size measured): {found}\n"
+    )
     return found
 
 
@@ -159,8 +171,10 @@ def bundle_network(bundle: str, conv: str, overrides: dict) -> tuple[torch.nn.Mo
     parser["network_def#conv"] = conv
     for key, value in overrides.items():
         parser[key] = value
-    settings = {key: parser.get_parsed_content(key) for key in ("spatial_dims", "in_channels", "out_channels",
-                                                                 "image_size", "batch_size")}
+    settings = {
+        key: parser.get_parsed_content(key)
+        for key in ("spatial_dims", "in_channels", "out_channels", "image_size", "batch_size")
+    }
     return parser.get_parsed_content("network_def"), settings
 
 
@@ -190,8 +204,7 @@ def bundle_steps(device: torch.device, quick: bool, reps: int) -> None:
                 amp = precision != "float32"
                 scaler = torch.amp.GradScaler(device.type, enabled=amp and precision == "float16")
 
-                def step(net=net, x=x, target=target, optimizer=optimizer, amp=amp, precision=precision,
-                         scaler=scaler):
+                def step(net=net, x=x, target=target, optimizer=optimizer, amp=amp, precision=precision, scaler=scaler):
                     optimizer.zero_grad(set_to_none=True)
                     with torch.autocast(device.type, dtype=getattr(torch, precision), enabled=amp):
                         loss = F.mse_loss(net(x).float(), target)
@@ -206,8 +219,11 @@ def bundle_steps(device: torch.device, quick: bool, reps: int) -> None:
                 peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
                 base.setdefault(precision, seconds)
                 params = sum(p.numel() for p in net.parameters())
-                print(f"| {bundle} | {conv} | {params / 1e6:.2f}M | {batch}x{tuple(x.shape[1:])} | {precision} | "
-                      f"{seconds * 1e3:.1f} | {peak:.0f} | {seconds / base[precision]:.2f} |", flush=True)
+                print(
+                    f"| {bundle} | {conv} | {params / 1e6:.2f}M | {batch}x{tuple(x.shape[1:])} | {precision} | "
+                    f"{seconds * 1e3:.1f} | {peak:.0f} | {seconds / base[precision]:.2f} |",
+                    flush=True,
+                )
     if device.type != "cuda":
         print("\n(peak memory is measured on CUDA only)")
     print()

@@ -110,8 +110,10 @@ def path_table(device: torch.device, reps: int, train: bool, kernels: list[int])
                 continue
             torch.manual_seed(0)
             x = torch.randn(batch, ch, *([size] * dims), device=device)
-            layers = {name: conv(ch, ch, k, fft=fft).to(device) for name, fft in
-                      (("direct", False), ("fft", True), ("thresholds", "auto"), ("benchmark", "auto"))}
+            layers = {
+                name: conv(ch, ch, k, fft=fft).to(device)
+                for name, fft in (("direct", False), ("fft", True), ("thresholds", "auto"), ("benchmark", "auto"))
+            }
             steps = {name: layer_step(layer, x, train) for name, layer in layers.items()}
             measured = steps["benchmark"]
 
@@ -128,26 +130,36 @@ def path_table(device: torch.device, reps: int, train: bool, kernels: list[int])
             ratios = {n: t[n] / best for n in worst}
             for n, seen in worst.items():
                 seen.append(ratios[n])
-            print(f"| {dims}D b{batch} {ch}ch {size}^{dims} | {k} | {t['direct'] * 1e3:.1f} | {t['fft'] * 1e3:.1f} | "
-                  f"{t['thresholds'] * 1e3:.1f} | {ratios['thresholds']:.2f} | {t['benchmark'] * 1e3:.1f} | "
-                  f"{ratios['benchmark']:.2f} |", flush=True)
+            print(
+                f"| {dims}D b{batch} {ch}ch {size}^{dims} | {k} | {t['direct'] * 1e3:.1f} | {t['fft'] * 1e3:.1f} | "
+                f"{t['thresholds'] * 1e3:.1f} | {ratios['thresholds']:.2f} | {t['benchmark'] * 1e3:.1f} | "
+                f"{ratios['benchmark']:.2f} |",
+                flush=True,
+            )
     for n, r in worst.items():
         print(f"auto ({n}) / best: median {statistics.median(r):.2f}, worst {max(r):.2f}")
 
 
 def compile_table(nets: dict, x: torch.Tensor, target: torch.Tensor, reps: int, device: torch.device) -> None:
     print("\ntorch.compile (inductor) against eager, same network (compilation in the warm-up)\n")
-    print("| k | eager train ms | compiled train ms | compiled / eager | eager eval ms | compiled eval ms | compiled / eager |")
+    print(
+        "| k | eager train ms | compiled train ms | compiled / eager | eager eval ms | compiled eval ms | compiled / eager |"
+    )
     print("|---|---|---|---|---|---|---|")
     for k, net in nets.items():
         compiled = torch.compile(net)
-        train = time_interleaved({"eager": train_step(net, x, target), "compiled": train_step(compiled, x, target)},
-                                 reps, device, warmup=2)
-        evals = time_interleaved({"eager": eval_step(net, x), "compiled": eval_step(compiled, x)}, reps, device,
-                                 warmup=2)
-        print(f"| {k} | {train['eager'] * 1e3:.1f} | {train['compiled'] * 1e3:.1f} | "
-              f"{train['compiled'] / train['eager']:.2f} | {evals['eager'] * 1e3:.1f} | "
-              f"{evals['compiled'] * 1e3:.1f} | {evals['compiled'] / evals['eager']:.2f} |", flush=True)
+        train = time_interleaved(
+            {"eager": train_step(net, x, target), "compiled": train_step(compiled, x, target)}, reps, device, warmup=2
+        )
+        evals = time_interleaved(
+            {"eager": eval_step(net, x), "compiled": eval_step(compiled, x)}, reps, device, warmup=2
+        )
+        print(
+            f"| {k} | {train['eager'] * 1e3:.1f} | {train['compiled'] * 1e3:.1f} | "
+            f"{train['compiled'] / train['eager']:.2f} | {evals['eager'] * 1e3:.1f} | "
+            f"{evals['compiled'] * 1e3:.1f} | {evals['compiled'] / evals['eager']:.2f} |",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -185,8 +197,10 @@ def main() -> None:
     print(f"| k | train ms | train / k={base} | eval ms | eval / k={base} |")
     print("|---|---|---|---|---|")
     for k in args.kernels:
-        print(f"| {k} | {train[k] * 1e3:.1f} | {train[k] / train[base]:.2f} | {evals[k] * 1e3:.1f} | "
-              f"{evals[k] / evals[base]:.2f} |")
+        print(
+            f"| {k} | {train[k] * 1e3:.1f} | {train[k] / train[base]:.2f} | {evals[k] * 1e3:.1f} | "
+            f"{evals[k] / evals[base]:.2f} |"
+        )
     if args.compile:
         compile_table(nets, x, target, args.reps, device)
 

@@ -81,7 +81,9 @@ def unet_scale(device: torch.device, reps: int, quick: bool) -> list[str]:
         x = torch.randn(batch, ch, *([size] * dims), device=device)
         ref = TORCH_CONV[dims](ch, ch, k, padding="same").to(device)
         hyper = HYPER_CONV[dims](ch, ch, k).to(device)
-        train = time_interleaved({"torch": _train_step(ref.train(), x), "hyper": _train_step(hyper.train(), x)}, reps, device)
+        train = time_interleaved(
+            {"torch": _train_step(ref.train(), x), "hyper": _train_step(hyper.train(), x)}, reps, device
+        )
         ref.eval(), hyper.eval()
         evals = time_interleaved({"torch": _eval_step(ref, x), "hyper": _eval_step(hyper, x)}, reps, device)
         rows.append(

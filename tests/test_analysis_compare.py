@@ -28,7 +28,10 @@ from monai_hyperconv.analysis.reports import read_csv
 from monai_hyperconv.engines import read_sweep_csv
 
 # the stand-in bundle below is ours: MONAI's warning about evaluating configs adds nothing here
-pytestmark = [pytest.mark.filterwarnings("ignore:parsing config_file:UserWarning"), pytest.mark.usefixtures("one_thread")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:parsing config_file:UserWarning"),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 
 TRAIN = """
@@ -248,7 +251,7 @@ def test_experiment_file_and_run_comparison(bundle, tmp_path):
     # the command line's override applies to every model, a model's own override on top of it
     assert (tmp_path / "out" / "net_3x3" / "models" / "runs.txt").read_text() == "resume=False seed=3 epochs=1\n"
     assert (tmp_path / "out" / "net_3x3_long" / "models" / "runs.txt").read_text() == "resume=False seed=3 epochs=7\n"
-    assert '`net_3x3_long`: ' in Path(paths["md"]).read_text()
+    assert "`net_3x3_long`: " in Path(paths["md"]).read_text()
     bad = tmp_path / "bad.yaml"
     bad.write_text("bundle_root: x\nnetwork: []\n")
     with pytest.raises(ValueError, match="bad.yaml.*unknown keys \\['network'\\].*missing keys"):
@@ -304,16 +307,26 @@ def test_metrics_and_sweep_paths_take_the_run_overrides(bundle, tmp_path):
     )
     with open(os.path.join(root, "configs", "evaluate.yaml"), "w") as f:
         f.write(per_fold)
-    evaluations = [Evaluation("test", "mean_dice", "fold{fold}/metrics_{model}.json", {"split": "test"},
-                              "fold{fold}/noise_sweep_*.csv")]
-    runner = _runner((root, fragments[:1]), tmp_path, CountingLauncher(), evaluations=evaluations,
-                     overrides={"max_epochs": 1, "fold": 2})
+    evaluations = [
+        Evaluation(
+            "test", "mean_dice", "fold{fold}/metrics_{model}.json", {"split": "test"}, "fold{fold}/noise_sweep_*.csv"
+        )
+    ]
+    runner = _runner(
+        (root, fragments[:1]),
+        tmp_path,
+        CountingLauncher(),
+        evaluations=evaluations,
+        overrides={"max_epochs": 1, "fold": 2},
+    )
     runner.run()
     model_dir = runner.model_dir(runner.models[0])
     assert os.path.isfile(os.path.join(model_dir, "eval_test", "fold2", "metrics_net_3x3.json"))
     row = read_csv(os.path.join(str(tmp_path / "cmp"), "comparison.csv"))[0]
     assert float(row["test_dice"]) == pytest.approx(0.3)
-    assert json.loads(Path(os.path.join(model_dir, "result.json")).read_text())["sweep_csvs"]  # found in fold2/, else it raises
+    assert json.loads(Path(os.path.join(model_dir, "result.json")).read_text())[
+        "sweep_csvs"
+    ]  # found in fold2/, else it raises
 
 
 # -- several seeds ---------------------------------------------------------------------------------------------------
@@ -424,14 +437,16 @@ def test_t_quantile_table_without_scipy(monkeypatch):
 def test_experiment_seeds_and_command_line_seed(bundle, tmp_path):
     root, fragments = bundle
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text(textwrap.dedent(f"""
+    experiment.write_text(
+        textwrap.dedent(f"""
         bundle_root: {root}
         evaluate_config: [configs/train.yaml, configs/evaluate.yaml]
         networks: [{fragments[0]}, {fragments[1]}]
         seeds: [4, 5]
         baseline: net_5x5
         evaluations: [{{name: test, metric_key: mean_dice, metrics_file: "metrics_{{model}}.json"}}]
-    """))
+    """)
+    )
     runner = make_runner(str(experiment), output_dir=str(tmp_path / "o"))
     assert runner.seeds == [4, 5] and runner.multi_seed and runner.baseline == "net_5x5"
     assert runner.model_dir(runner.models[0], 5).endswith(os.path.join("net_3x3", "seed5"))

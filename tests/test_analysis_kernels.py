@@ -101,7 +101,9 @@ def test_fresh_hyper_kernels_are_smoother_than_fresh_regular_kernels():
 
 
 # -- checkpoint loading ----------------------------------------------------------------------------------------
-UNET = "monai.networks.nets.BasicUNet(spatial_dims=@spatial_dims, in_channels=1, out_channels=2, features=[2,2,4,4,8,2])"
+UNET = (
+    "monai.networks.nets.BasicUNet(spatial_dims=@spatial_dims, in_channels=1, out_channels=2, features=[2,2,4,4,8,2])"
+)
 TWO_CONVS = "torch.nn.Sequential(torch.nn.Conv2d(1, 4, 5), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 3))"
 
 

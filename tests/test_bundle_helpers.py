@@ -34,7 +34,9 @@ def test_auto_num_workers_picks_from_the_machine_and_takes_given_counts():
 
 
 def test_amp_enabled_converts_the_flag_and_refuses_amp_off_cuda():
-    assert amp_enabled(False, "cpu") is False and amp_enabled("false", "cpu") is False and amp_enabled("0", "cpu") is False
+    assert (
+        amp_enabled(False, "cpu") is False and amp_enabled("false", "cpu") is False and amp_enabled("0", "cpu") is False
+    )
     assert amp_enabled("true", "cuda:0") is True and amp_enabled(True, torch.device("cuda", 1)) is True
     with pytest.raises(ValueError, match="CUDA device"):
         amp_enabled("true", torch.device("cpu"))

@@ -48,8 +48,10 @@ def test_hyper_unet_trains_and_evaluates_with_one_graph_per_mode():
     assert counter.frame_count == 2  # train and eval, each compiled once
 
 
-@pytest.mark.parametrize("layer_type,fft,size", [(HyperConv2d, False, (12, 12)), (HyperConv2d, True, (12, 12)),
-                                                 (HyperConv3d, True, (6, 7, 5))])
+@pytest.mark.parametrize(
+    "layer_type,fft,size",
+    [(HyperConv2d, False, (12, 12)), (HyperConv2d, True, (12, 12)), (HyperConv3d, True, (6, 7, 5))],
+)
 def test_compiled_eval_follows_parameter_updates(layer_type, fft, size):
     """Eager eval caches the kernel (spectrum); compiled eval must not serve a stale one after an optimizer step."""
     layer = layer_type(3, 3, 5, fft=fft).eval()

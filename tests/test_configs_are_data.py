@@ -14,15 +14,18 @@ CONFIG_FILES = sorted([*REPO.glob("bundles/*/configs/*.yaml"), *REPO.glob("confi
 MAX_EXPRESSION = 120  # characters of one `$` expression, after YAML folds its lines
 
 # the model-zoo's idioms (Project-MONAI/model-zoo bundles: train.json, multi_gpu_train.json), matched whole
-ALLOWED = [re.compile(p) for p in (
-    r"\$torch\.device\('cuda:0' if torch\.cuda\.is_available\(\) else 'cpu'\)",
-    r"\$torch\.device\('cuda:' \+ os\.environ\['LOCAL_RANK'\]\) if torch\.cuda\.is_available\(\) else torch\.device\('cpu'\)",
-    r"\$\[@device\] if torch\.cuda\.is_available\(\) else None",
-    r"\$dist\.is_initialized\(\) or dist\.init_process_group\(backend='nccl' if torch\.cuda\.is_available\(\) else 'gloo'\)",
-    r"\$torch\.cuda\.set_device\(@device\) if torch\.cuda\.is_available\(\) else None",
-    r"\$@train#handlers\[: \d+ if dist\.get_rank\(\) > 0 else None\]( \+ \[@train#time_limit\])?",
-    r"\$None if dist\.get_rank\(\) > 0 else @validate#handlers",
-)]
+ALLOWED = [
+    re.compile(p)
+    for p in (
+        r"\$torch\.device\('cuda:0' if torch\.cuda\.is_available\(\) else 'cpu'\)",
+        r"\$torch\.device\('cuda:' \+ os\.environ\['LOCAL_RANK'\]\) if torch\.cuda\.is_available\(\) else torch\.device\('cpu'\)",
+        r"\$\[@device\] if torch\.cuda\.is_available\(\) else None",
+        r"\$dist\.is_initialized\(\) or dist\.init_process_group\(backend='nccl' if torch\.cuda\.is_available\(\) else 'gloo'\)",
+        r"\$torch\.cuda\.set_device\(@device\) if torch\.cuda\.is_available\(\) else None",
+        r"\$@train#handlers\[: \d+ if dist\.get_rank\(\) > 0 else None\]( \+ \[@train#time_limit\])?",
+        r"\$None if dist\.get_rank\(\) > 0 else @validate#handlers",
+    )
+]
 LAMBDA = re.compile(r"\blambda\b")
 CONDITIONAL = re.compile(r"\sif\s.*\selse\s")
 
@@ -67,7 +70,11 @@ def test_the_scan_finds_every_kind_of_logic():
     }
     found = violations(bad)
     assert [f.split(":")[0] for f in found] == ["a", "b#c#0", "d", "e", "device"]
-    ok = {"device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')", "n": "$@a + 1", "s": "text if x else y"}
+    ok = {
+        "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
+        "n": "$@a + 1",
+        "s": "text if x else y",
+    }
     assert violations(ok) == []
 
 

@@ -151,9 +151,23 @@ def test_bundle_ckpt_export_of_a_hyper_network(tmp_path):
     torch.save(trained.state_dict(), ckpt)
     exported = tmp_path / "model.ts"
     cmd = [
-        sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(exported),
-        "--ckpt_file", str(ckpt), "--meta_file", str(meta), "--config_file", str(config),
-        "--use_trace", "True", "--input_shape", "[1, 1, 32, 32]",
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "ckpt_export",
+        "network_def",
+        "--filepath",
+        str(exported),
+        "--ckpt_file",
+        str(ckpt),
+        "--meta_file",
+        str(meta),
+        "--config_file",
+        str(config),
+        "--use_trace",
+        "True",
+        "--input_shape",
+        "[1, 1, 32, 32]",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -13,7 +13,11 @@ BUNDLES = ["liver_lesion_seg", "ms_lesion_seg", "csmri_recon"]
 
 def _configs(bundle):
     configs = os.path.join(REPO, "bundles", bundle, "configs")
-    return os.path.join(configs, "train.yaml"), os.path.join(configs, "evaluate.yaml"), os.path.join(configs, "cpu_quick.yaml")
+    return (
+        os.path.join(configs, "train.yaml"),
+        os.path.join(configs, "evaluate.yaml"),
+        os.path.join(configs, "cpu_quick.yaml"),
+    )
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)

@@ -48,7 +48,9 @@ def _write_dataset(folder):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             nib.save(nib.Nifti1Image(_phantom(rng, (40, 48)), np.eye(4)), path)
     os.makedirs(os.path.join(folder, "sub-vol", "anat"))
-    nib.save(nib.Nifti1Image(_phantom(rng, (40, 48, 10)), np.eye(4)), os.path.join(folder, "sub-vol", "anat", "t1.nii.gz"))
+    nib.save(
+        nib.Nifti1Image(_phantom(rng, (40, 48, 10)), np.eye(4)), os.path.join(folder, "sub-vol", "anat", "t1.nii.gz")
+    )
 
 
 def _args(bundle_root, dataset_dir, **extra):
@@ -84,8 +86,12 @@ def test_train_inference_evaluate(trained):
 
     bundle_run(config_file=INFERENCE, **_args(bundle, data, output_dir=str(base / "pred")))
     test_items = ConfigParser.load_config_file(str(bundle / "outputs" / "datalist.json"))["test"]
-    recons = sorted(os.path.relpath(os.path.join(r, f), base / "pred")
-                    for r, _, fs in os.walk(base / "pred") for f in fs if f.endswith("_recon.nii.gz"))
+    recons = sorted(
+        os.path.relpath(os.path.join(r, f), base / "pred")
+        for r, _, fs in os.walk(base / "pred")
+        for f in fs
+        if f.endswith("_recon.nii.gz")
+    )
     assert len(recons) == len(test_items) > 0
     img = nib.load(os.path.join(base / "pred", recons[0]))
     assert img.shape == (32, 32) and np.isfinite(np.asarray(img.dataobj)).all()
@@ -110,8 +116,10 @@ def test_train_inference_evaluate(trained):
 
     # the training split's PSNR (the comparison's train column), without the sweep
     train_out = base / "train_eval"
-    bundle_run(config_file=EVALUATE, **_args(bundle, data, output_dir=str(train_out), eval_split="training",
-                                             run_noise_sweep="false"))
+    bundle_run(
+        config_file=EVALUATE,
+        **_args(bundle, data, output_dir=str(train_out), eval_split="training", run_noise_sweep="false"),
+    )
     train_items = ConfigParser.load_config_file(str(bundle / "outputs" / "datalist.json"))["training"]
     with open(train_out / "test_psnr_hyper_unet_5x5_nl8.csv") as f:
         assert len(list(csv.DictReader(f))) == len(train_items) != len(test_items)
@@ -164,7 +172,9 @@ def test_bad_inputs_are_named(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 3), np.float32), np.eye(4)), str(data / "case0" / "4d.nii.gz"))
     with pytest.raises(Exception) as e:
         bundle_run(config_file=TRAIN, **_args(tmp_path / "b3", data))
-    assert "4d.nii.gz" in exception_chain_text(e.value) and "expected a 2D slice (H, W) or a 3D" in exception_chain_text(e.value)
+    assert "4d.nii.gz" in exception_chain_text(
+        e.value
+    ) and "expected a 2D slice (H, W) or a 3D" in exception_chain_text(e.value)
 
     with pytest.raises(Exception) as e:
         bundle_run(config_file=INFERENCE, **_args(tmp_path / "b4", data, input_dir=str(empty)))
@@ -185,7 +195,9 @@ def test_lowercase_false_on_the_command_line_means_false(tmp_path):
     """fire passes `--generate_data false` as the string 'false': it must not generate data (nor read as true)."""
     missing = tmp_path / "missing"
     result = _cli(TRAIN, _args(tmp_path / "bundle", missing, generate_data="false"))
-    assert result.returncode != 0 and f"CS-MRI dataset folder '{missing}' does not exist" in result.stdout + result.stderr
+    assert (
+        result.returncode != 0 and f"CS-MRI dataset folder '{missing}' does not exist" in result.stdout + result.stderr
+    )
     assert not missing.exists()
     result = _cli(TRAIN, _args(tmp_path / "bundle", missing, generate_data="nein"))
     assert result.returncode != 0 and "generate_data must be true or false, got 'nein'" in result.stdout + result.stderr
@@ -196,12 +208,30 @@ def test_torchrun_two_process_gloo(tmp_path):
     """multi_gpu_train.yaml on CPU: two gloo processes, rank 0 writes the checkpoints of the unwrapped network."""
     _write_dataset(str(tmp_path / "data"))
     configs = repr([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml")]).replace(" ", "")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           "-m", "monai.bundle", "run", "--config_file", configs]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        configs,
+    ]
     for k, v in _args(tmp_path / "bundle", tmp_path / "data", max_epochs=2).items():
         cmd += [f"--{k}", str(v).replace(" ", "") if isinstance(v, list) else str(v)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     ckpt = tmp_path / "bundle" / "models"
     best = torch.load(ckpt / "model.pt", weights_only=True)

@@ -35,8 +35,7 @@ def test_root_cause_and_summary_line():
 
 def test_uncaught_error_ends_with_the_root_cause():
     code = "import monai_hyperconv\nraise RuntimeError('wrapper') from FileNotFoundError('/x/model.pt is missing')"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=REPO,
-                          check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=REPO, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == "monai_hyperconv error: FileNotFoundError: /x/model.pt is missing"
     assert "Traceback" in proc.stderr  # Python's report is kept above
@@ -47,8 +46,15 @@ def test_failure_while_caching_exits_1_not_abort(tmp_path, run):
     """MONAI's CacheDataset fails on one volume while its other threads still preprocess volumes: before the fix,
     the process aborted at shutdown (`terminate called without an active exception`, exit 134) in 3 of 3 runs."""
     script = os.path.join(REPO, "tests", "scripts", "cache_failure.py")
-    proc = subprocess.run([sys.executable, script, str(tmp_path), "hook"], capture_output=True, text=True, env=ENV,
-                          cwd=REPO, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, script, str(tmp_path), "hook"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "segmentation-0.nii" in last and "outside the expected labels" in last and last.startswith("monai_hyp")

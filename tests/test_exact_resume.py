@@ -15,16 +15,23 @@ from monai_hyperconv.engines.run_lock import release_all
 
 
 def _augmentation():
-    return Compose([
-        RandGaussianNoised(keys="x", prob=0.5, std=0.1),
-        RandAffined(keys="x", prob=1.0, rotate_range=0.5, scale_range=0.1, padding_mode="zeros"),
-    ])
+    return Compose(
+        [
+            RandGaussianNoised(keys="x", prob=0.5, std=0.1),
+            RandAffined(keys="x", prob=1.0, rotate_range=0.5, scale_range=0.1, padding_mode="zeros"),
+        ]
+    )
 
 
 def _loader(num_workers=0, persistent=False):
     data = [{"x": torch.full((1, 8, 8), float(i)), "y": torch.tensor([float(i % 2)])} for i in range(12)]
-    return DataLoader(Dataset(data, _augmentation()), batch_size=4, shuffle=True, num_workers=num_workers,
-                      persistent_workers=persistent)
+    return DataLoader(
+        Dataset(data, _augmentation()),
+        batch_size=4,
+        shuffle=True,
+        num_workers=num_workers,
+        persistent_workers=persistent,
+    )
 
 
 def _draws(loader):
@@ -112,8 +119,9 @@ def _train(ckpt_dir, max_epochs, resume, num_workers=0, persistent=False, scramb
     def validate(engine):
         validator.state.metrics = {"val_loss": 1.0 / engine.state.epoch}
 
-    ResumableCheckpointer(str(ckpt_dir), {"network": net, "optimizer": opt}, validator=validator,
-                          resume=resume).attach(trainer)
+    ResumableCheckpointer(str(ckpt_dir), {"network": net, "optimizer": opt}, validator=validator, resume=resume).attach(
+        trainer
+    )
     trainer.run(loader, max_epochs=max_epochs)
     release_all()
     return net

@@ -168,7 +168,7 @@ def test_benchmark_mode_real_measurement_leaves_gradients_alone(benchmark_mode):
     x = torch.randn(1, 2, 16, 16)
     y = layer(x)  # measures both paths, then runs the chosen one
     assert all(p.grad is None for p in layer.parameters())
-    (key, choice), = benchmark_mode.remembered_choices().items()
+    ((key, choice),) = benchmark_mode.remembered_choices().items()
     assert key[4] == (1, 2, 16, 16) and isinstance(choice, bool)
     layer.fft = choice
     torch.testing.assert_close(y, layer(x))

@@ -24,8 +24,16 @@ def _reference(layer, x):
         x = F.pad(x, [p for pair in reversed(pairs) for p in pair])
         padding = 0
     conv = TORCH_CONV[layer.spatial_dims](
-        layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, padding, layer.dilation,
-        layer.groups, layer.bias is not None, layer.padding_mode, dtype=x.dtype,
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        layer.stride,
+        padding,
+        layer.dilation,
+        layer.groups,
+        layer.bias is not None,
+        layer.padding_mode,
+        dtype=x.dtype,
     )
     with torch.no_grad():
         conv.weight.copy_(layer.kernel())
@@ -99,7 +107,9 @@ def test_grid_is_integer_offsets_centred_at_zero():
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("dims,kernel,cin,cout", [(1, 7, 8, 8), (2, 3, 16, 32), (2, 5, 32, 32), (2, 31, 4, 4), (3, 5, 8, 16)])
+@pytest.mark.parametrize(
+    "dims,kernel,cin,cout", [(1, 7, 8, 8), (2, 3, 16, 32), (2, 5, 32, 32), (2, 31, 4, 4), (3, 5, 8, 16)]
+)
 def test_init_std_is_kaiming_normal_relu(seed, dims, kernel, cin, cout):
     torch.manual_seed(seed)
     layer = HYPER[dims](cin, cout, kernel)
@@ -155,11 +165,18 @@ def test_state_dict_round_trip_keeps_kernel_and_does_not_reinitialise():
     dst = HyperConv2d(8, 8, 5)
     dst.load_state_dict(src.state_dict())
     torch.testing.assert_close(dst.kernel(), src.kernel(), rtol=0, atol=0)
-    assert set(src.state_dict()) == {"kernel_net.hidden.0.weight", "kernel_net.hidden.0.bias",
-                                     "kernel_net.hidden.1.weight", "kernel_net.hidden.1.bias",
-                                     "kernel_net.hidden.2.weight", "kernel_net.hidden.2.bias",
-                                     "kernel_net.out.weight", "kernel_net.out.bias", "bias",
-                                     "_extra_state"}  # the kernel grid (monai_hyperconv.layers.grid)
+    assert set(src.state_dict()) == {
+        "kernel_net.hidden.0.weight",
+        "kernel_net.hidden.0.bias",
+        "kernel_net.hidden.1.weight",
+        "kernel_net.hidden.1.bias",
+        "kernel_net.hidden.2.weight",
+        "kernel_net.hidden.2.bias",
+        "kernel_net.out.weight",
+        "kernel_net.out.bias",
+        "bias",
+        "_extra_state",
+    }  # the kernel grid (monai_hyperconv.layers.grid)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
@@ -232,9 +249,14 @@ def test_float64_and_bfloat16_autocast(fft):
 
 
 FFT_CASES = [
-    (1, 15, 1, "same", 1, 1), (1, 6, 3, 2, 2, 2),
-    (2, 9, 1, "same", 1, 1), (2, (7, 4), 1, "valid", 1, 2), (2, 5, 2, "same", 2, 1), (2, 8, 1, "same", 1, 4),
-    (3, 5, 1, "same", 1, 1), (3, (3, 5, 4), 2, 1, (1, 2, 1), 2),
+    (1, 15, 1, "same", 1, 1),
+    (1, 6, 3, 2, 2, 2),
+    (2, 9, 1, "same", 1, 1),
+    (2, (7, 4), 1, "valid", 1, 2),
+    (2, 5, 2, "same", 2, 1),
+    (2, 8, 1, "same", 1, 4),
+    (3, 5, 1, "same", 1, 1),
+    (3, (3, 5, 4), 2, 1, (1, 2, 1), 2),
 ]
 
 

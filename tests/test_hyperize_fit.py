@@ -107,7 +107,10 @@ def test_a_bigger_kernel_fits_the_zero_padded_one_and_keeps_outputs():
     for layer, old in ((converted[0], model[0]), (converted[2], model[2])):
         kernel = layer.kernel()
         torch.testing.assert_close(kernel[..., 1:4, 1:4], old.weight, rtol=0, atol=1e-5)  # centred
-        assert float(kernel[..., 0, :].abs().max().detach()) < 1e-5 and float(kernel[..., :, 4].abs().max().detach()) < 1e-5
+        assert (
+            float(kernel[..., 0, :].abs().max().detach()) < 1e-5
+            and float(kernel[..., :, 4].abs().max().detach()) < 1e-5
+        )
     x = torch.randn(2, 2, 8, 8)
     expected, got = _outputs(model, converted, x)
     assert got.shape == expected.shape and _rel(got, expected) < 1e-4

@@ -107,18 +107,26 @@ def test_read_only_ckpt_dir(tmp_path):
         ro.chmod(0o755)
 
 
-@pytest.mark.parametrize("setting,pattern", [
-    ({"image_size": 36}, r"image_size 36 does not fit the network"),
-    ({"dataset_dir_is_file": True}, r"dataset_dir .* is a file"),
-])
+@pytest.mark.parametrize(
+    "setting,pattern",
+    [
+        ({"image_size": 36}, r"image_size 36 does not fit the network"),
+        ({"dataset_dir_is_file": True}, r"dataset_dir .* is a file"),
+    ],
+)
 def test_bundle_refuses_before_generating_data(tmp_path, setting, pattern):
     """The liver bundle with data generation on: the error comes before the synthetic set is written."""
     data = tmp_path / "lits"
     if setting.pop("dataset_dir_is_file", False):
         data.write_text("not a folder")
     with pytest.raises(Exception) as e:
-        bundle_run(config_file=[TRAIN], bundle_root=str(tmp_path), dataset_dir=str(data),
-                   synthetic={"num_volumes": 4, "size": 48, "num_slices": [5, 6], "seed": 0}, **setting)
+        bundle_run(
+            config_file=[TRAIN],
+            bundle_root=str(tmp_path),
+            dataset_dir=str(data),
+            synthetic={"num_volumes": 4, "size": 48, "num_slices": [5, 6], "seed": 0},
+            **setting,
+        )
     assert __import__("re").search(pattern, summary_line(e.value)), "".join(traceback.format_exception(e.value))
     assert not data.is_dir() and not (tmp_path / "outputs" / "datalist.json").exists()
 

@@ -37,7 +37,10 @@ def write_subject(root, name, timepoints=2, labelled=True, shape=(12, 14, 10), s
     for t in range(1, timepoints + 1):
         for c, contrast in enumerate(ISBI_CONTRASTS):
             data = (rng.random(shape) + 10 * c).astype(np.float32)
-            nib.save(nib.Nifti1Image(data, np.eye(4)), os.path.join(base, "preprocessed", f"{name}_{t:02d}_{contrast}_pp{ext}"))
+            nib.save(
+                nib.Nifti1Image(data, np.eye(4)),
+                os.path.join(base, "preprocessed", f"{name}_{t:02d}_{contrast}_pp{ext}"),
+            )
         if labelled:
             for r in (1, 2):
                 mask = (rng.random(shape) > 0.7).astype(np.uint8)
@@ -51,8 +54,13 @@ def test_datalist_order_labels_and_test_subjects(tmp_path):
     assert isbi_has_data(tmp_path) and not isbi_has_data(tmp_path / "nothing")
     entries = find_isbi_images(tmp_path)
     assert [(e["subject"], e["timepoint"]) for e in entries] == [
-        ("test01", "01"), ("test01", "02"), ("training01", "01"), ("training01", "02"), ("training01", "03"),
-        ("training02", "01"), ("training02", "02"),
+        ("test01", "01"),
+        ("test01", "02"),
+        ("training01", "01"),
+        ("training01", "02"),
+        ("training01", "03"),
+        ("training02", "01"),
+        ("training02", "02"),
     ]
     # channel order FLAIR, PD, T2, T1 (MPRAGE)
     assert [os.path.basename(p) for p in entries[2]["image"]] == [
@@ -104,7 +112,14 @@ def test_gold_standard_is_the_intersection(tmp_path):
     # through the loading chain on files
     write_subject(tmp_path, "training01", 1)
     entry = find_isbi_images(tmp_path)[0]
-    load = Compose([CheckISBIFilesd(), LoadImaged(["image", "mask1", "mask2"]), EnsureChannelFirstd(["image", "mask1", "mask2"]), GoldStandardd()])
+    load = Compose(
+        [
+            CheckISBIFilesd(),
+            LoadImaged(["image", "mask1", "mask2"]),
+            EnsureChannelFirstd(["image", "mask1", "mask2"]),
+            GoldStandardd(),
+        ]
+    )
     d = load(entry)
     assert d["image"].shape == (4, 12, 14, 10) and "mask1" not in d
     m1, m2 = (np.asarray(nib.load(entry[k]).dataobj) for k in ("mask1", "mask2"))
@@ -121,10 +136,14 @@ def test_bad_rater_masks_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"training01_01_mask2.nii.*\(12, 14, 9\)"):
         CheckISBIFilesd()(entry)
     # the transform after loading also refuses it, naming the file
-    load = Compose([LoadImaged(["image", "mask1", "mask2"]), EnsureChannelFirstd(["image", "mask1", "mask2"]), GoldStandardd()])
+    load = Compose(
+        [LoadImaged(["image", "mask1", "mask2"]), EnsureChannelFirstd(["image", "mask1", "mask2"]), GoldStandardd()]
+    )
     with pytest.raises(Exception) as err:
         load(entry)
-    assert "training01_01_mask2.nii" in exception_chain_text(err.value) and "12, 14, 9" in exception_chain_text(err.value)
+    assert "training01_01_mask2.nii" in exception_chain_text(err.value) and "12, 14, 9" in exception_chain_text(
+        err.value
+    )
     nib.save(nib.Nifti1Image(np.full((12, 14, 10), 2, np.uint8), np.eye(4)), entry["mask2"])
     with pytest.raises(Exception) as err:
         load(entry)
@@ -175,7 +194,9 @@ def test_plane_fusion_puts_every_slice_back(slice_size):
     for planes in ((0,), (1,), (2,), (0, 1, 2)):
         in_plane = [s for p in planes for a, s in enumerate((10, 13, 8)) if a != p]
 
-        def first_channel(x, in_plane=in_plane):  # a "network" returning its input's first channel: fusion must rebuild the volume
+        def first_channel(
+            x, in_plane=in_plane
+        ):  # a "network" returning its input's first channel: fusion must rebuild the volume
             assert x.shape[-1] == x.shape[-2] == (slice_size or max(in_plane))
             return x[:, :1]
 
@@ -186,7 +207,9 @@ def test_plane_fusion_puts_every_slice_back(slice_size):
         torch.testing.assert_close(fused, volume[:, :1])
     # probabilities are averaged over the planes: a network that sees one plane's slice shape differently
     shapes = []
-    OrthogonalPlaneInferer(sw_batch_size=100, activation="sigmoid")(volume[:1], lambda x: shapes.append(x.shape) or x[:, :1])
+    OrthogonalPlaneInferer(sw_batch_size=100, activation="sigmoid")(
+        volume[:1], lambda x: shapes.append(x.shape) or x[:, :1]
+    )
     assert [s[0] for s in shapes] == [10, 13, 8]  # one call per plane with all of its slices
 
 
@@ -196,11 +219,17 @@ def test_phantoms_are_deterministic_and_mri_like(tmp_path):
     np.testing.assert_array_equal(a.wm, b.wm)
     np.testing.assert_array_equal(lesion_map(a, 2), lesion_map(b, 2))
     assert len(a.lesions) >= 8
-    root = ensure_ms_dataset(tmp_path / "ms", num_subjects=2, num_timepoints=[2, 3, 1], num_test_subjects=1, seed=1, voxel_size=4)
+    root = ensure_ms_dataset(
+        tmp_path / "ms", num_subjects=2, num_timepoints=[2, 3, 1], num_test_subjects=1, seed=1, voxel_size=4
+    )
     entries = find_isbi_images(root)
     assert [(e["subject"], e["timepoint"]) for e in entries] == [
-        ("test01", "01"), ("training01", "01"), ("training01", "02"),
-        ("training02", "01"), ("training02", "02"), ("training02", "03"),
+        ("test01", "01"),
+        ("training01", "01"),
+        ("training01", "02"),
+        ("training02", "01"),
+        ("training02", "02"),
+        ("training02", "03"),
     ]
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # the temporary folder is gone
     stamp = os.path.getmtime(entries[1]["image"][0])

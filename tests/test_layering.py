@@ -119,7 +119,9 @@ def test_no_circle_between_units():
 def test_core_imports_only_torch_monai_and_utils():
     """The core (layers, blocks, networks, convert) imports nothing of the package above it, not even lazily."""
     graph = import_graph()
-    bad = [e for unit in CORE for dst, edges in graph.get(unit, {}).items() if dst not in CORE | {"utils"} for e in edges]
+    bad = [
+        e for unit in CORE for dst, edges in graph.get(unit, {}).items() if dst not in CORE | {"utils"} for e in edges
+    ]
     assert not bad, "\n".join(sorted(bad))
 
 

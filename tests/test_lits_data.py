@@ -95,15 +95,20 @@ def test_datalist_written_reused_and_overridable(tmp_path):
     assert saved["test"][0]["image"] == os.path.basename(first["test"][0]["image"])  # relative to dataset_dir
     assert [len(first[k]) for k in ("training", "validation", "test")] == [3, 1, 1]
     # a user-given datalist overrides the split
-    custom = {"training": [{"image": "volume-4.nii", "label": "segmentation-4.nii"}],
-              "validation": [{"image": "volume-3.nii", "label": "segmentation-3.nii"}],
-              "test": [{"image": "volume-0.nii", "label": "segmentation-0.nii"}]}
+    custom = {
+        "training": [{"image": "volume-4.nii", "label": "segmentation-4.nii"}],
+        "validation": [{"image": "volume-3.nii", "label": "segmentation-3.nii"}],
+        "test": [{"image": "volume-0.nii", "label": "segmentation-0.nii"}],
+    }
     Path(dl_file).write_text(json.dumps(custom))
     again = prepare_lits_datalist(str(data), dl_file, seed=3, synthetic=None)
     assert again["training"][0]["image"] == str(data / "volume-4.nii")
     assert lits_inference_files(None, dataset_dir=str(data), datalist_file=dl_file) == [
-        {"image": str(data / "volume-0.nii")}]
-    assert [os.path.basename(f["image"]) for f in lits_inference_files(str(data))] == [f"volume-{n}.nii" for n in range(5)]
+        {"image": str(data / "volume-0.nii")}
+    ]
+    assert [os.path.basename(f["image"]) for f in lits_inference_files(str(data))] == [
+        f"volume-{n}.nii" for n in range(5)
+    ]
     # a listed file that does not exist is named
     custom["test"][0]["image"] = "volume-99.nii"
     Path(dl_file).write_text(json.dumps(custom))
@@ -128,8 +133,10 @@ def test_two_orientations_preprocess_identically(tmp_path):
     write_lits_pair(tmp_path / "b", 0, np.asarray(img_b.dataobj), np.asarray(lab_b.dataobj), img_b.affine, ".nii.gz")
 
     pre = volume_transforms(image_size=16)
-    out = [pre({"image": str(tmp_path / d / f"volume-0{e}"), "label": str(tmp_path / d / f"segmentation-0{e}")})
-           for d, e in (("a", ".nii"), ("b", ".nii.gz"))]
+    out = [
+        pre({"image": str(tmp_path / d / f"volume-0{e}"), "label": str(tmp_path / d / f"segmentation-0{e}")})
+        for d, e in (("a", ".nii"), ("b", ".nii.gz"))
+    ]
     for o in out:
         assert o["image"].shape == (1, 16, 16, 6)  # axial slices on the last axis, resized in plane
         assert o["image"].dtype == torch.float16 and o["label"].dtype == torch.uint8
@@ -142,8 +149,14 @@ def test_two_orientations_preprocess_identically(tmp_path):
 
 
 def test_volume_slice_dataset_indexes_every_slice():
-    vols = [{"image": torch.arange(2 * 3 * 4 * n, dtype=torch.float32).reshape(1, 3, 4, 2 * n),
-             "label": torch.zeros(1, 3, 4, 2 * n), "other": 1} for n in (1, 3)]
+    vols = [
+        {
+            "image": torch.arange(2 * 3 * 4 * n, dtype=torch.float32).reshape(1, 3, 4, 2 * n),
+            "label": torch.zeros(1, 3, 4, 2 * n),
+            "other": 1,
+        }
+        for n in (1, 3)
+    ]
     ds = VolumeSliceDataset(vols)
     assert len(ds) == 2 + 6
     item = ds[5]  # volume 1, slice 3
@@ -163,7 +176,10 @@ def test_volume_slice_dataset_preprocesses_each_datalist_volume_once():
     def load(entry):
         calls.append(entry["n"])
         n = entry["n"]
-        return {"image": torch.arange(12 * n, dtype=torch.float32).reshape(1, 2, 3, 2 * n), "label": torch.ones(1, 2, 3, 2 * n)}
+        return {
+            "image": torch.arange(12 * n, dtype=torch.float32).reshape(1, 2, 3, 2 * n),
+            "label": torch.ones(1, 2, 3, 2 * n),
+        }
 
     datalist = [{"n": 1}, {"n": 2}]
     ds = VolumeSliceDataset(datalist, volume_transform=load, transform=lambda d: {**d, "image": -d["image"]})
@@ -173,14 +189,22 @@ def test_volume_slice_dataset_preprocesses_each_datalist_volume_once():
     assert sorted(calls) == [1, 2]
     ready = VolumeSliceDataset([load(e) for e in datalist])
     for i, item in enumerate(items):
-        assert torch.equal(item["image"], -ready[i]["image"]) and (item["volume"], item["slice"]) == (ready[i]["volume"], ready[i]["slice"])
+        assert torch.equal(item["image"], -ready[i]["image"]) and (item["volume"], item["slice"]) == (
+            ready[i]["volume"],
+            ready[i]["slice"],
+        )
 
 
 def test_synthetic_ct_is_lits_like_and_deterministic(tmp_path):
     kwargs = {"num_volumes": 2, "size": 64, "num_slices": (10, 14), "seed": 7}
     pairs = generate_synthetic_lits(str(tmp_path / "a"), **kwargs)
     generate_synthetic_lits(str(tmp_path / "b"), **kwargs)
-    assert sorted(os.listdir(tmp_path / "a")) == ["segmentation-0.nii", "segmentation-1.nii", "volume-0.nii", "volume-1.nii"]
+    assert sorted(os.listdir(tmp_path / "a")) == [
+        "segmentation-0.nii",
+        "segmentation-1.nii",
+        "volume-0.nii",
+        "volume-1.nii",
+    ]
     for p in pairs:
         img, seg = nib.load(p["image"]), nib.load(p["label"])
         a, s = np.asarray(img.dataobj), np.asarray(seg.dataobj)
@@ -245,8 +269,9 @@ def test_datalist_of_another_folder_is_not_reused(tmp_path, caplog):
     assert json.loads(Path(dl_file).read_text())["source"]["dataset_dir"] == os.path.realpath(tmp_path / "large")
     # the same items elsewhere (a moved or copied dataset): the split is reused
     shutil.copytree(tmp_path / "large", tmp_path / "copy")
-    assert prepare_lits_datalist(str(tmp_path / "copy"), dl_file, synthetic=None)["test"][0]["image"] == \
-        large["test"][0]["image"].replace(str(tmp_path / "large"), str(tmp_path / "copy"))
+    assert prepare_lits_datalist(str(tmp_path / "copy"), dl_file, synthetic=None)["test"][0]["image"] == large["test"][
+        0
+    ]["image"].replace(str(tmp_path / "large"), str(tmp_path / "copy"))
 
 
 def test_datalist_of_a_changed_folder_is_an_error(tmp_path):

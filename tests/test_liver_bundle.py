@@ -21,8 +21,9 @@ from monai.bundle import run as bundle_run
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUNDLE = os.path.join(REPO, "bundles", "liver_lesion_seg")
 CONFIGS = os.path.join(BUNDLE, "configs")
-TRAIN, INFER, EVAL, MULTI = (os.path.join(CONFIGS, f) for f in
-                             ("train.yaml", "inference.yaml", "evaluate.yaml", "multi_gpu_train.yaml"))
+TRAIN, INFER, EVAL, MULTI = (
+    os.path.join(CONFIGS, f) for f in ("train.yaml", "inference.yaml", "evaluate.yaml", "multi_gpu_train.yaml")
+)
 
 # tiny everything: 4 synthetic 48x48 volumes (2 train / 1 val / 1 test), 32x32 slices, a 4-channel Hyper-UNet 5x5
 TINY = {
@@ -33,9 +34,14 @@ TINY = {
     "num_workers": 0,
     "cache_workers": 0,
     "network_def": {
-        "_target_": "monai_hyperconv.networks.PaperUNet", "spatial_dims": "@spatial_dims",
-        "in_channels": "@in_channels", "out_channels": "@out_channels", "channels": 4, "conv": "hyper",
-        "kernel_size": 5, "hidden_channels": [4, 4, 2],
+        "_target_": "monai_hyperconv.networks.PaperUNet",
+        "spatial_dims": "@spatial_dims",
+        "in_channels": "@in_channels",
+        "out_channels": "@out_channels",
+        "channels": 4,
+        "conv": "hyper",
+        "kernel_size": 5,
+        "hidden_channels": [4, 4, 2],
     },
 }
 
@@ -48,9 +54,25 @@ def _write_yaml(path, content):
 
 def _cli(configs, root, *args, timeout=300):
     """``python -m monai.bundle run`` in a subprocess; returns its output, raises with it on failure."""
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", repr(list(configs)), "--bundle_root", str(root)]
-    proc = subprocess.run(cmd + list(args), cwd=REPO, capture_output=True, text=True, check=False, timeout=timeout,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        repr(list(configs)),
+        "--bundle_root",
+        str(root),
+    ]
+    proc = subprocess.run(
+        cmd + list(args),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     return out
@@ -105,13 +127,17 @@ def test_resume_continues_at_the_next_epoch(trained):
     state = last["optimizer"]["state"]
     assert int(next(iter(state.values()))["step"]) == last["trainer"]["iteration"]  # Adam continued, not restarted
     best_epoch = last["checkpointer"]["best_epoch"]
-    assert best_epoch in (1, 2) and (best_epoch == 2) == (_digest(root / "models" / "model.pt") != logs["model_after_1"])
+    assert best_epoch in (1, 2) and (best_epoch == 2) == (
+        _digest(root / "models" / "model.pt") != logs["model_after_1"]
+    )
 
 
 def test_inference_writes_one_label_volume_per_input_in_input_geometry(trained):
     root, _ = trained
-    test_images = [os.path.join(root, "data", "lits", os.path.basename(p)) for p in
-                   [i["image"] for i in yaml.safe_load(Path(root / "outputs" / "datalist.json").read_text())["test"]]]
+    test_images = [
+        os.path.join(root, "data", "lits", os.path.basename(p))
+        for p in [i["image"] for i in yaml.safe_load(Path(root / "outputs" / "datalist.json").read_text())["test"]]
+    ]
     for img_path in test_images:
         name = os.path.basename(img_path).split(".nii")[0]
         pred = nib.load(root / "outputs" / f"{name}.nii.gz")
@@ -142,15 +168,26 @@ def test_several_models_in_one_plot(trained, tmp_path):
 
     root, _ = trained
     metric, rows = read_sweep_csv(str(root / "outputs" / "noise_sweep_hyper_unet_5x5.csv"))
-    write_sweep_csv([(r["noise"], r["level"], r["value"] / 2) for r in rows], str(tmp_path / "noise_sweep_unet_5x5.csv"),
-                    "unet_5x5", metric)
-    write_sweep_csv([(r["noise"], r["level"], r["value"]) for r in rows], str(tmp_path / "noise_sweep_hyper.csv"),
-                    "hyper_unet_5x5", metric)
+    write_sweep_csv(
+        [(r["noise"], r["level"], r["value"] / 2) for r in rows],
+        str(tmp_path / "noise_sweep_unet_5x5.csv"),
+        "unet_5x5",
+        metric,
+    )
+    write_sweep_csv(
+        [(r["noise"], r["level"], r["value"]) for r in rows],
+        str(tmp_path / "noise_sweep_hyper.csv"),
+        "hyper_unet_5x5",
+        metric,
+    )
     import matplotlib.pyplot as plt
 
     created = []
     orig = plt.Figure.savefig
-    plt.Figure.savefig = lambda self, *a, **k: (created.append([len(ax.lines) for ax in self.axes]), orig(self, *a, **k))
+    plt.Figure.savefig = lambda self, *a, **k: (
+        created.append([len(ax.lines) for ax in self.axes]),
+        orig(self, *a, **k),
+    )
     try:
         plot_noise_sweeps(str(tmp_path / "noise_sweep_*.csv"), str(tmp_path / "both.png"))
     finally:
@@ -168,14 +205,21 @@ def test_inference_undoes_orientation_and_resize_exactly(tmp_path):
     inputs.mkdir()
     affine = np.diag([-0.7, -0.7, 3.0, 1.0])
     nib.save(nib.Nifti1Image(hu, affine), inputs / "volume-0.nii")
-    ornt = nib.orientations.ornt_transform(nib.orientations.io_orientation(affine),
-                                           nib.orientations.axcodes2ornt(("S", "P", "L")))
+    ornt = nib.orientations.ornt_transform(
+        nib.orientations.io_orientation(affine), nib.orientations.axcodes2ornt(("S", "P", "L"))
+    )
     other = nib.Nifti1Image(hu, affine).as_reoriented(ornt)
     nib.save(other, inputs / "volume-1.nii.gz")
     torch.save({}, tmp_path / "identity.pt")
-    bundle_run(config_file=[INFER], bundle_root=str(tmp_path), input_dir=str(inputs), image_size=16,
-               network_def="$torch.nn.Threshold(0.5, -1.0)", checkpoint=str(tmp_path / "identity.pt"),
-               output_dir=str(tmp_path / "out"))
+    bundle_run(
+        config_file=[INFER],
+        bundle_root=str(tmp_path),
+        input_dir=str(inputs),
+        image_size=16,
+        network_def="$torch.nn.Threshold(0.5, -1.0)",
+        checkpoint=str(tmp_path / "identity.pt"),
+        output_dir=str(tmp_path / "out"),
+    )
     for name, src in (("volume-0", inputs / "volume-0.nii"), ("volume-1", inputs / "volume-1.nii.gz")):
         img = nib.load(src)
         pred = nib.load(tmp_path / "out" / f"{name}.nii.gz")
@@ -184,9 +228,15 @@ def test_inference_undoes_orientation_and_resize_exactly(tmp_path):
     # predictions are named after their inputs: never into the inputs' own folder
     before = _digest(inputs / "volume-1.nii.gz")
     with pytest.raises(Exception) as e:
-        bundle_run(config_file=[INFER], bundle_root=str(tmp_path), input_dir=str(inputs), image_size=16,
-                   network_def="$torch.nn.Threshold(0.5, -1.0)", checkpoint=str(tmp_path / "identity.pt"),
-                   output_dir=str(inputs))
+        bundle_run(
+            config_file=[INFER],
+            bundle_root=str(tmp_path),
+            input_dir=str(inputs),
+            image_size=16,
+            network_def="$torch.nn.Threshold(0.5, -1.0)",
+            checkpoint=str(tmp_path / "identity.pt"),
+            output_dir=str(inputs),
+        )
     assert "volume-1.nii.gz would overwrite it" in exception_chain_text(e.value)
     assert _digest(inputs / "volume-1.nii.gz") == before
 
@@ -200,8 +250,10 @@ def _tiny_dataset(folder, n=3, shape=(16, 16, 3)):
         lab = np.zeros(shape, np.uint8)
         lab[4:10, 4:10] = 1
         lab[5:7, 5:7, 1] = 2
-        nib.save(nib.Nifti1Image(rng.integers(-200, 300, shape).astype(np.int16), np.eye(4)),
-                 os.path.join(folder, f"volume-{i}.nii"))
+        nib.save(
+            nib.Nifti1Image(rng.integers(-200, 300, shape).astype(np.int16), np.eye(4)),
+            os.path.join(folder, f"volume-{i}.nii"),
+        )
         nib.save(nib.Nifti1Image(lab, np.eye(4)), os.path.join(folder, f"segmentation-{i}.nii"))
 
 
@@ -212,17 +264,20 @@ def _break_nan(d):
 
 
 BAD_INPUTS = {
-    "missing segmentation": (lambda d: os.remove(d / "segmentation-1.nii"),
-                             [r"volume-1\.nii has no segmentation", r"segmentation-1\.nii"]),
-    "mismatched shapes": (lambda d: nib.save(nib.Nifti1Image(np.zeros((16, 12, 3), np.uint8), np.eye(4)),
-                                             d / "segmentation-1.nii"),
-                          [r"Shape mismatch: .*volume-1\.nii has spatial shape \(16, 16, 3\) but .*segmentation-1\.nii"]),
-    "label out of range": (lambda d: nib.save(nib.Nifti1Image(np.full((16, 16, 3), 3, np.uint8), np.eye(4)),
-                                              d / "segmentation-1.nii"),
-                           [r"segmentation-1\.nii: 'label' holds values \{3\} outside the expected labels \[0, 1, 2\]"]),
+    "missing segmentation": (
+        lambda d: os.remove(d / "segmentation-1.nii"),
+        [r"volume-1\.nii has no segmentation", r"segmentation-1\.nii"],
+    ),
+    "mismatched shapes": (
+        lambda d: nib.save(nib.Nifti1Image(np.zeros((16, 12, 3), np.uint8), np.eye(4)), d / "segmentation-1.nii"),
+        [r"Shape mismatch: .*volume-1\.nii has spatial shape \(16, 16, 3\) but .*segmentation-1\.nii"],
+    ),
+    "label out of range": (
+        lambda d: nib.save(nib.Nifti1Image(np.full((16, 16, 3), 3, np.uint8), np.eye(4)), d / "segmentation-1.nii"),
+        [r"segmentation-1\.nii: 'label' holds values \{3\} outside the expected labels \[0, 1, 2\]"],
+    ),
     "NaN voxels": (_break_nan, [r"volume-1\.nii: 'image' has 1 NaN or infinite voxels"]),
-    "unreadable file": (lambda d: (d / "volume-1.nii").write_bytes(b"not a nifti file" * 10),
-                        [r"volume-1\.nii"]),
+    "unreadable file": (lambda d: (d / "volume-1.nii").write_bytes(b"not a nifti file" * 10), [r"volume-1\.nii"]),
 }
 
 
@@ -242,9 +297,16 @@ def test_bad_input_stops_naming_the_file_and_keeps_outputs(tmp_path, case):
     # every split holds one of the three volumes, so the broken one is met whichever split it lands in
     with pytest.raises(Exception) as excinfo:
         for split in ("training", "validation", "test"):
-            bundle_run(config_file=[TRAIN, EVAL], bundle_root=str(tmp_path), dataset_dir=str(data), generate_data=False,
-                       run=[(f"$@{'train' if split == 'training' else 'validate' if split == 'validation' else 'test'}"
-                             "#dataset")], **overrides)
+            bundle_run(
+                config_file=[TRAIN, EVAL],
+                bundle_root=str(tmp_path),
+                dataset_dir=str(data),
+                generate_data=False,
+                run=[
+                    (f"$@{'train' if split == 'training' else 'validate' if split == 'validation' else 'test'}#dataset")
+                ],
+                **overrides,
+            )
     text = _error_text(excinfo)
     import re
 
@@ -257,16 +319,26 @@ def test_missing_dataset_folder_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the dataset's parent should be")
     with pytest.raises(Exception) as excinfo:
-        bundle_run(config_file=[TRAIN], bundle_root=str(tmp_path), dataset_dir=str(blocker / "lits"),
-                   run=["$@datalist"], **{k: v for k, v in TINY.items() if k != "network_def"})
+        bundle_run(
+            config_file=[TRAIN],
+            bundle_root=str(tmp_path),
+            dataset_dir=str(blocker / "lits"),
+            run=["$@datalist"],
+            **{k: v for k, v in TINY.items() if k != "network_def"},
+        )
     text = _error_text(excinfo)
     assert "PermissionError" in text and str(blocker / "lits") in text and "cannot be generated" in text
 
 
 def test_missing_real_data_without_generation(tmp_path):
     with pytest.raises(Exception) as excinfo:
-        bundle_run(config_file=[TRAIN], bundle_root=str(tmp_path), dataset_dir=str(tmp_path / "nowhere"),
-                   generate_data=False, run=["$@datalist"])
+        bundle_run(
+            config_file=[TRAIN],
+            bundle_root=str(tmp_path),
+            dataset_dir=str(tmp_path / "nowhere"),
+            generate_data=False,
+            run=["$@datalist"],
+        )
     assert "LiTS dataset folder" in _error_text(excinfo) and "nowhere" in _error_text(excinfo)
 
 
@@ -303,12 +375,24 @@ def _assert_same_outputs_as_trained_network(exported, root, tiny):
 def test_verify_net_in_out_and_ckpt_export(trained, tmp_path):
     root, _ = trained
     tiny = _write_yaml(tmp_path / "tiny.yaml", TINY)
-    verify_net_in_out(net_id="network_def", meta_file=os.path.join(CONFIGS, "metadata.json"),
-                      config_file=[INFER, tiny], bundle_root=str(root), device="cpu")
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=os.path.join(CONFIGS, "metadata.json"),
+        config_file=[INFER, tiny],
+        bundle_root=str(root),
+        device="cpu",
+    )
     ts = tmp_path / "model.ts"
-    ckpt_export(net_id="network_def", filepath=str(ts), ckpt_file=str(root / "models" / "model.pt"),
-                meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=[INFER, tiny], bundle_root=str(root),
-                use_trace=True, input_shape=[1, 1, 32, 32])
+    ckpt_export(
+        net_id="network_def",
+        filepath=str(ts),
+        ckpt_file=str(root / "models" / "model.pt"),
+        meta_file=os.path.join(CONFIGS, "metadata.json"),
+        config_file=[INFER, tiny],
+        bundle_root=str(root),
+        use_trace=True,
+        input_shape=[1, 1, 32, 32],
+    )
     _assert_same_outputs_as_trained_network(torch.jit.load(str(ts)), root, tiny)
 
 
@@ -319,25 +403,57 @@ def test_materialized_export_has_no_kernel_networks_and_same_outputs(trained, tm
     configs = [INFER, os.path.join(REPO, "configs", "export", "materialize.yaml"), tiny]
     out = str(tmp_path / "model_materialized.pt")
     with pytest.raises(Exception) as e:
-        bundle_run(config_file=configs, bundle_root=str(root), checkpoint=str(tmp_path / "none.pt"), materialized_checkpoint=out)
+        bundle_run(
+            config_file=configs,
+            bundle_root=str(root),
+            checkpoint=str(tmp_path / "none.pt"),
+            materialized_checkpoint=out,
+        )
     assert "none.pt" in exception_chain_text(e.value) and not os.path.exists(out)
     bundle_run(config_file=configs, bundle_root=str(root), materialized_checkpoint=out)  # from models/model.pt
     weights = torch.load(tmp_path / "model_materialized.pt", weights_only=True)
     assert weights and not [k for k in weights if "kernel_net" in k]
     ts = tmp_path / "model_materialized.ts"
-    ckpt_export(net_id="network_materialized", filepath=str(ts), ckpt_file=str(tmp_path / "model_materialized.pt"),
-                meta_file=os.path.join(CONFIGS, "metadata.json"), config_file=configs, bundle_root=str(root),
-                use_trace=True, input_shape=[1, 1, 32, 32])
+    ckpt_export(
+        net_id="network_materialized",
+        filepath=str(ts),
+        ckpt_file=str(tmp_path / "model_materialized.pt"),
+        meta_file=os.path.join(CONFIGS, "metadata.json"),
+        config_file=configs,
+        bundle_root=str(root),
+        use_trace=True,
+        input_shape=[1, 1, 32, 32],
+    )
     _assert_same_outputs_as_trained_network(torch.jit.load(str(ts)), root, tiny)
 
 
 def _torchrun_train(root, **overrides):
     """train.yaml + multi_gpu_train.yaml on the tiny data in two gloo processes; returns their output."""
     tiny = _write_yaml(root / "tiny.yaml", {**TINY, **overrides})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, MULTI, tiny]), "--bundle_root", str(root)]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        repr([TRAIN, MULTI, tiny]),
+        "--bundle_root",
+        str(root),
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     return out
@@ -350,8 +466,10 @@ def test_torchrun_two_process_gloo(tmp_path):
     best = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
     assert all(not k.startswith("module.") for k in best)  # saved unwrapped from DistributedDataParallel
     # each rank sees half of the training slices per epoch
-    n_train = sum(nib.load(os.path.join(tmp_path, "data", "lits", os.path.basename(i["image"]))).shape[2]
-                  for i in yaml.safe_load(Path(tmp_path / "outputs" / "datalist.json").read_text())["training"])
+    n_train = sum(
+        nib.load(os.path.join(tmp_path, "data", "lits", os.path.basename(i["image"]))).shape[2]
+        for i in yaml.safe_load(Path(tmp_path / "outputs" / "datalist.json").read_text())["training"]
+    )
     per_rank = -(-n_train // 2)
     assert last["trainer"]["epoch_length"] == -(-per_rank // TINY["batch_size"])
     assert last["trainer"]["iteration"] == 2 * last["trainer"]["epoch_length"]
@@ -364,10 +482,19 @@ def test_killed_run_resumes_at_the_right_epoch(tmp_path):
     import time
 
     tiny = _write_yaml(tmp_path / "tiny.yaml", {**TINY, "max_epochs": 3})
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, tiny]), "--bundle_root",
-           str(tmp_path)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        repr([TRAIN, tiny]),
+        "--bundle_root",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     last = tmp_path / "models" / "checkpoint_last.pt"
     deadline = time.time() + 300
     while not last.exists() and time.time() < deadline and proc.poll() is None:
@@ -390,10 +517,19 @@ def _train_and_kill(root, tiny, wait_for=1):
     import signal
     import time
 
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", repr([TRAIN, tiny]), "--bundle_root",
-           str(root)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        repr([TRAIN, tiny]),
+        "--bundle_root",
+        str(root),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     last = root / "models" / "checkpoint_last.pt"
     deadline = time.time() + 300
     while not last.exists() and time.time() < deadline and proc.poll() is None:

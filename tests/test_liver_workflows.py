@@ -112,7 +112,9 @@ def test_check_image_label_messages():
     img[0, 1, 1, 1] = float("inf")
     with pytest.raises(ValueError, match=r"volume-7\.nii: 'image' has 1 NaN or infinite"):
         check({"image": img})
-    with pytest.raises(ValueError, match=r"volume-7\.nii has spatial shape \(4, 4, 2\) but .*segmentation-7\.nii has \(4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"volume-7\.nii has spatial shape \(4, 4, 2\) but .*segmentation-7\.nii has \(4, 4\)"
+    ):
         check({"image": torch.zeros(1, 4, 4, 2) + img.new_zeros(1), "label": lab[..., 0]})
 
 
@@ -132,8 +134,9 @@ def test_noise_sweep_levels_degrade_a_thresholding_model(tmp_path):
     net = torch.nn.Module()
     net.forward = lambda x: x - 0.5
     noises = {"salt_pepper": [0.0, 0.1, 0.4], "gaussian": [0.0, 0.2, 0.5], "speckle": [0.0, 0.5, 1.5]}
-    sweep = NoiseSweep(net, data, noises, DiceMetric(), str(tmp_path), model_name="thresh",
-                       post_pred=lambda x: (x > 0).float())
+    sweep = NoiseSweep(
+        net, data, noises, DiceMetric(), str(tmp_path), model_name="thresh", post_pred=lambda x: (x > 0).float()
+    )
     rows = sweep.run()
     for kind in noises:
         values = [v for k, _, v in rows if k == kind]
@@ -192,7 +195,9 @@ def test_as_bool_reads_command_line_flags():
             as_bool(bad, "resume")
 
 
-@pytest.mark.parametrize(("given", "expected"), [(None, None), ("null", None), ("None", None), ("450", 450.0), (30, 30.0)])
+@pytest.mark.parametrize(
+    ("given", "expected"), [(None, None), ("null", None), ("None", None), ("450", 450.0), (30, 30.0)]
+)
 def test_time_limit_reads_null_and_numbers_from_the_command_line(given, expected):
     from monai_hyperconv.engines import EpochTimeLimit
 

@@ -23,27 +23,71 @@ BUNDLES = ["liver_lesion_seg", "ms_lesion_seg", "csmri_recon"]
 
 # tiny embedded data and sizes per bundle, so that initialize() (which builds datasets) takes seconds
 TINY = {
-    "liver_lesion_seg": {"synthetic": {"num_volumes": 4, "size": 48, "num_slices": [5, 6], "seed": 0},
-                         "image_size": 32, "cache_workers": 0, "num_workers": 0},
-    "ms_lesion_seg": {"phantoms": {"num_subjects": 3, "num_timepoints": 2, "num_test_subjects": 1, "seed": 0,
-                                   "voxel_size": 6}, "image_size": [24, 32, 24], "num_workers": 0},
-    "csmri_recon": {"synthetic": {"num_subjects": 6, "slices_per_subject": 2, "seed": 0}, "image_size": 32,
-                    "cache_workers": 0, "num_workers": 0},
+    "liver_lesion_seg": {
+        "synthetic": {"num_volumes": 4, "size": 48, "num_slices": [5, 6], "seed": 0},
+        "image_size": 32,
+        "cache_workers": 0,
+        "num_workers": 0,
+    },
+    "ms_lesion_seg": {
+        "phantoms": {"num_subjects": 3, "num_timepoints": 2, "num_test_subjects": 1, "seed": 0, "voxel_size": 6},
+        "image_size": [24, 32, 24],
+        "num_workers": 0,
+    },
+    "csmri_recon": {
+        "synthetic": {"num_subjects": 6, "slices_per_subject": 2, "seed": 0},
+        "image_size": 32,
+        "cache_workers": 0,
+        "num_workers": 0,
+    },
 }
 
 # meta_schema_20240725.json (MONAI's monai/bundle/meta_schema.json): top-level fields every bundle must have,
 # types of the fields it defines, and the fields of a tensor in network_data_format
-REQUIRED_FIELDS = ["schema", "version", "monai_version", "pytorch_version", "numpy_version",
-                   "required_packages_version", "task", "description", "authors", "copyright", "network_data_format"]
+REQUIRED_FIELDS = [
+    "schema",
+    "version",
+    "monai_version",
+    "pytorch_version",
+    "numpy_version",
+    "required_packages_version",
+    "task",
+    "description",
+    "authors",
+    "copyright",
+    "network_data_format",
+]
 FIELD_TYPES = {
-    "schema": str, "version": str, "changelog": dict, "monai_version": str, "pytorch_version": str,
-    "numpy_version": str, "required_packages_version": dict, "optional_packages_version": dict, "task": str,
-    "description": str, "authors": str, "copyright": str, "data_source": str, "data_type": str,
-    "image_classes": str, "label_classes": str, "pred_classes": str, "eval_metrics": dict, "intended_use": str,
-    "references": list, "network_data_format": dict,
+    "schema": str,
+    "version": str,
+    "changelog": dict,
+    "monai_version": str,
+    "pytorch_version": str,
+    "numpy_version": str,
+    "required_packages_version": dict,
+    "optional_packages_version": dict,
+    "task": str,
+    "description": str,
+    "authors": str,
+    "copyright": str,
+    "data_source": str,
+    "data_type": str,
+    "image_classes": str,
+    "label_classes": str,
+    "pred_classes": str,
+    "eval_metrics": dict,
+    "intended_use": str,
+    "references": list,
+    "network_data_format": dict,
 }
-TENSOR_REQUIRED = {"type": str, "format": str, "num_channels": int, "spatial_shape": list, "dtype": str,
-                   "value_range": list}
+TENSOR_REQUIRED = {
+    "type": str,
+    "format": str,
+    "num_channels": int,
+    "spatial_shape": list,
+    "dtype": str,
+    "value_range": list,
+}
 TENSOR_OPTIONAL = {"is_patch_data": bool, "channel_def": dict}
 
 
@@ -68,8 +112,11 @@ def _stand_in_weights(bundle, root, overrides=None):
     return path
 
 
-WORKFLOWS = {"train": ("train", ["train.yaml"]), "evaluate": ("train", ["train.yaml", "evaluate.yaml"]),
-             "infer": ("infer", ["inference.yaml"])}
+WORKFLOWS = {
+    "train": ("train", ["train.yaml"]),
+    "evaluate": ("train", ["train.yaml", "evaluate.yaml"]),
+    "infer": ("infer", ["inference.yaml"]),
+}
 
 
 @pytest.mark.parametrize("workflow", sorted(WORKFLOWS))
@@ -121,8 +168,13 @@ def test_train_and_infer_use_models_model_pt(bundle, tmp_path):
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_verify_net_in_out(bundle, tmp_path):
     configs = _configs(bundle)
-    verify_net_in_out(net_id="network_def", meta_file=os.path.join(configs, "metadata.json"),
-                      config_file=os.path.join(configs, "inference.yaml"), bundle_root=str(tmp_path), device="cpu")
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=os.path.join(configs, "metadata.json"),
+        config_file=os.path.join(configs, "inference.yaml"),
+        bundle_root=str(tmp_path),
+        device="cpu",
+    )
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)
@@ -182,8 +234,14 @@ def test_scripted_ckpt_export_loads_and_matches(bundle, tmp_path):
     weights = _stand_in_weights(bundle, str(copy))
     ts = copy / "models" / "verify_model.ts"
     configs = copy / "configs"
-    ckpt_export(net_id="network_def", filepath=str(ts), ckpt_file=weights, meta_file=str(configs / "metadata.json"),
-                config_file=str(configs / "inference.yaml"), bundle_root=str(copy))
+    ckpt_export(
+        net_id="network_def",
+        filepath=str(ts),
+        ckpt_file=weights,
+        meta_file=str(configs / "metadata.json"),
+        config_file=str(configs / "inference.yaml"),
+        bundle_root=str(copy),
+    )
     exported = torch.jit.load(str(ts))
     parser = ConfigParser()
     parser.read_config(str(configs / "inference.yaml"))

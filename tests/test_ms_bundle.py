@@ -52,7 +52,10 @@ def _subject(root, name, shape, timepoints, labelled, seed, folder="training"):
         for c, contrast in enumerate(ISBI_CONTRASTS):
             sign = -1.0 if contrast == "mprage" else 1.0
             img = brain * (100.0 + 10 * c + 60.0 * sign * lesion + rng.normal(0, 5, shape))
-            nib.save(nib.Nifti1Image(img.astype(np.float32), AFFINE), os.path.join(base, "preprocessed", f"{name}_{t:02d}_{contrast}_pp.nii"))
+            nib.save(
+                nib.Nifti1Image(img.astype(np.float32), AFFINE),
+                os.path.join(base, "preprocessed", f"{name}_{t:02d}_{contrast}_pp.nii"),
+            )
         if labelled:
             # the raters differ at the borders
             for r, grow in ((1, 0.02), (2, -0.02)):
@@ -128,7 +131,9 @@ def test_inference_writes_masks_in_the_input_grid(trained):
     assert names == ["test01_01_lesion.nii.gz", "test01_02_lesion.nii.gz"]
     for t, name in enumerate(names, start=1):
         pred = nib.load(out / name)
-        src = nib.load(trained["tmp"] / "data" / "testdata_website" / "test01" / "preprocessed" / f"test01_{t:02d}_flair_pp.nii")
+        src = nib.load(
+            trained["tmp"] / "data" / "testdata_website" / "test01" / "preprocessed" / f"test01_{t:02d}_flair_pp.nii"
+        )
         assert pred.shape == src.shape == (20, 30, 18)  # smaller than the crop on two axes, larger on one
         np.testing.assert_allclose(pred.affine, src.affine)
         assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
@@ -153,7 +158,10 @@ def test_evaluate_reports_fold_dice_summary_and_sweep(trained):
         per_fold[fold] = values[2]
         # predictions of the held-out subject in its own grid (training02 is smaller than the crop)
         pred = nib.load(outputs / f"fold{fold}" / "eval_predictions" / f"{subject}_01_lesion.nii.gz")
-        assert pred.shape == nib.load(trained["tmp"] / "data" / "training" / subject / "masks" / f"{subject}_01_mask1.nii").shape
+        assert (
+            pred.shape
+            == nib.load(trained["tmp"] / "data" / "training" / subject / "masks" / f"{subject}_01_mask1.nii").shape
+        )
     summary = json.loads((outputs / "fold_summary.json").read_text())
     assert summary["num_folds"] == 2
     np.testing.assert_allclose(summary["mean"], np.mean(list(per_fold.values())), atol=1e-5)
@@ -180,14 +188,22 @@ def test_inference_puts_lesions_where_they_are(trained, tmp_path):
         flair_threshold.bias.fill_(-10.0)
     torch.save(flair_threshold.state_dict(), tmp_path / "threshold.pt")
     common = {k: v for k, v in trained["common"].items() if k != "max_epochs"}
-    run_inprocess([INFER], **common, network_def="$torch.nn.Conv2d(4, 1, 1)", checkpoint=str(tmp_path / "threshold.pt"),
-                  infer_on="labelled", prediction_dir=str(tmp_path / "pred"))
+    run_inprocess(
+        [INFER],
+        **common,
+        network_def="$torch.nn.Conv2d(4, 1, 1)",
+        checkpoint=str(tmp_path / "threshold.pt"),
+        infer_on="labelled",
+        prediction_dir=str(tmp_path / "pred"),
+    )
     data = trained["tmp"] / "data" / "training"
     for subject in ("training01", "training02", "training03"):  # y: 28 < 32 (padded), all smaller, y 34 > 32 (cropped)
         for t in (1, 2):
             pred = np.asarray(nib.load(tmp_path / "pred" / f"{subject}_{t:02d}_lesion.nii.gz").dataobj) > 0
-            masks = [np.asarray(nib.load(data / subject / "masks" / f"{subject}_{t:02d}_mask{r}.nii").dataobj) > 0
-                     for r in (1, 2)]
+            masks = [
+                np.asarray(nib.load(data / subject / "masks" / f"{subject}_{t:02d}_mask{r}.nii").dataobj) > 0
+                for r in (1, 2)
+            ]
             inner, outer = masks[1], masks[0]  # the second rater drew the lesions smaller
             assert (pred & inner).sum() >= 0.9 * inner.sum(), (subject, t)  # found
             assert (pred & outer).sum() >= 0.9 * pred.sum(), (subject, t)  # in place
@@ -197,7 +213,9 @@ def test_inference_puts_lesions_where_they_are(trained, tmp_path):
 def test_fold_ids_hold_out_one_subject(trained, fold):
     parser = ConfigParser()
     parser.read_config(TRAIN)
-    parser.update({"dataset_dir": trained["common"]["dataset_dir"], "bundle_root": trained["common"]["bundle_root"], "fold": fold})
+    parser.update(
+        {"dataset_dir": trained["common"]["dataset_dir"], "bundle_root": trained["common"]["bundle_root"], "fold": fold}
+    )
     train, val = parser.get_parsed_content("fold_split")
     held_out = f"training0{fold + 1}"
     assert {e["subject"] for e in val} == {held_out} and len(val) == 2
@@ -223,7 +241,9 @@ def test_bad_inputs_name_the_file_and_keep_checkpoints(trained, tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((26, 34, 21), np.uint8), AFFINE), bad_mask)
     with pytest.raises(Exception) as err:
         run_inprocess([TRAIN, trained["fragment"]], **common)
-    assert "training03_02_mask2.nii" in exception_chain_text(err.value) and "(26, 34, 21)" in exception_chain_text(err.value)
+    assert "training03_02_mask2.nii" in exception_chain_text(err.value) and "(26, 34, 21)" in exception_chain_text(
+        err.value
+    )
     # a missing contrast
     os.remove(data / "training" / "training01" / "preprocessed" / "training01_01_pd_pp.nii")
     with pytest.raises(Exception) as err:
@@ -233,19 +253,35 @@ def test_bad_inputs_name_the_file_and_keep_checkpoints(trained, tmp_path):
     assert before == {p: _digest(bundle / "models" / p) for p in before}
 
 
-
-
 @pytest.mark.slow
 def test_torchrun_two_process_gloo(tmp_path):
     """multi_gpu_train.yaml on CPU: two gloo processes, rank 0 writes the checkpoints of the unwrapped network."""
     write_dataset(tmp_path / "data")
     fragment = tiny_network(tmp_path / "tiny_net.yaml")
     common = {"bundle_root": str(tmp_path / "bundle"), "dataset_dir": str(tmp_path / "data"), **TINY, "max_epochs": 2}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           "-m", "monai.bundle", "run", "--config_file",
-           repr([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml"), fragment]), *cli_args(common)]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        repr([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml"), fragment]),
+        *cli_args(common),
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     ckpt = tmp_path / "bundle" / "models"
     best = torch.load(ckpt / "model.pt", weights_only=True)

@@ -108,7 +108,9 @@ def test_dropout_only_in_the_bottleneck():
 
 
 def test_hyper_parameters_do_not_depend_on_kernel_size():
-    counts = {k: sum(p.numel() for p in PaperUNet(channels=2, conv="hyper", kernel_size=k).parameters()) for k in (3, 7)}
+    counts = {
+        k: sum(p.numel() for p in PaperUNet(channels=2, conv="hyper", kernel_size=k).parameters()) for k in (3, 7)
+    }
     assert counts[3] == counts[7]
     regular = {k: sum(p.numel() for p in PaperUNet(channels=2, kernel_size=k).parameters()) for k in (3, 5)}
     assert regular[5] > regular[3]

@@ -139,7 +139,9 @@ def test_icbm152_without_nilearn_names_the_extra(monkeypatch):
     from monai_hyperconv.apps import icbm152
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nilearn" else find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "nilearn" else find_spec(name, *a)
+    )
     with pytest.raises(ImportError, match=re.escape("monai-hyperconv[bundles]")):
         icbm152.icbm152_path("t1")
 
@@ -166,11 +168,16 @@ def test_setup_maps_every_config_folder_into_the_package(monkeypatch):
     kwargs = setup.call_args.kwargs
     assert kwargs["package_dir"] == {"monai_hyperconv.configs": "configs"}
     folders = {p.parent.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.yaml")}
-    packaged = {p.removeprefix("monai_hyperconv.configs").lstrip(".").replace(".", "/") for p in kwargs["packages"]
-                if p.startswith("monai_hyperconv.configs")}
+    packaged = {
+        p.removeprefix("monai_hyperconv.configs").lstrip(".").replace(".", "/")
+        for p in kwargs["packages"]
+        if p.startswith("monai_hyperconv.configs")
+    }
     assert folders <= packaged
     assert all(kwargs["package_data"][p] == ["*.yaml"] for p in kwargs["packages"] if p.startswith("monai_hyperconv.c"))
-    assert {"monai_hyperconv", "monai_hyperconv.apps.liver", "monai_hyperconv.analysis.compare"} <= set(kwargs["packages"])
+    assert {"monai_hyperconv", "monai_hyperconv.apps.liver", "monai_hyperconv.analysis.compare"} <= set(
+        kwargs["packages"]
+    )
 
 
 @pytest.mark.parametrize("bundle", sorted(p.name for p in (REPO / "bundles").iterdir() if p.is_dir()))

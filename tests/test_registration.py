@@ -42,8 +42,12 @@ def test_short_target_names_are_unambiguous():
 
 
 def test_short_target_resolves_to_the_plugin_in_a_config():
-    parser = ConfigParser({"imports": ["$import monai_hyperconv"], "net": {"_target_": "HyperConv2d",
-                          "in_channels": 1, "out_channels": 2, "kernel_size": 3}})
+    parser = ConfigParser(
+        {
+            "imports": ["$import monai_hyperconv"],
+            "net": {"_target_": "HyperConv2d", "in_channels": 1, "out_channels": 2, "kernel_size": 3},
+        }
+    )
     assert isinstance(parser.get_parsed_content("net"), HyperConv2d)
     assert monai.__version__.startswith("1.6")
 

@@ -22,10 +22,17 @@ def _release():
 
 def _holder(folder):
     """A process that holds the lock of ``folder`` until killed."""
-    code = ("import sys, time\nfrom monai_hyperconv.engines import lock_run_folders\n"
-            f"lock_run_folders(ckpt_dir={str(folder)!r})\nprint('held', flush=True)\ntime.sleep(120)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": REPO})
+    code = (
+        "import sys, time\nfrom monai_hyperconv.engines import lock_run_folders\n"
+        f"lock_run_folders(ckpt_dir={str(folder)!r})\nprint('held', flush=True)\ntime.sleep(120)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": REPO},
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -51,8 +58,9 @@ def test_second_run_is_refused_naming_the_holder(tmp_path):
 def test_stale_lock_is_taken_over_and_killed_writes_are_cleaned(tmp_path, caplog):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / LOCK_FILENAME).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
-                                                      "started": "2020-01-01T00:00:00", "argv": ["x"]}))
+    (tmp_path / LOCK_FILENAME).write_text(
+        json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "2020-01-01T00:00:00", "argv": ["x"]})
+    )
     (tmp_path / ".model.pt.k2j3h4.tmp").write_bytes(b"")  # what atomic_write leaves when killed mid-write
     (tmp_path / ".checkpoint_last.pt.a1b2.tmp").write_bytes(b"partial")
     (tmp_path / "model.pt").write_bytes(b"kept")

@@ -75,7 +75,8 @@ class PaperConvBlock(nn.Sequential):
     ) -> None:
         super().__init__()
         self.add_module(
-            "conv", make_paper_conv(kind, spatial_dims, in_channels, out_channels, kernel_size, dilation, hidden_channels)
+            "conv",
+            make_paper_conv(kind, spatial_dims, in_channels, out_channels, kernel_size, dilation, hidden_channels),
         )
         self.add_module(
             "adn",

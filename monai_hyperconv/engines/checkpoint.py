@@ -190,8 +190,10 @@ class ResumableCheckpointer(CheckpointSaver):
         load_dict = {**self.save_dict, "checkpointer": self, "random_state": self.random_state}
         if "random_state" not in checkpoint:  # written before the random state was saved: resumable, not replayable
             del load_dict["random_state"]
-            self.logger.warning(f"{self.last_path} holds no random state: the resumed run will not replay the "
-                                "uninterrupted one exactly.")
+            self.logger.warning(
+                f"{self.last_path} holds no random state: the resumed run will not replay the "
+                "uninterrupted one exactly."
+            )
         missing = [k for k in load_dict if k not in checkpoint]
         if missing:
             raise KeyError(f"Last checkpoint {self.last_path} lacks the entries {missing} (has {sorted(checkpoint)}).")
@@ -209,10 +211,14 @@ class ResumableCheckpointer(CheckpointSaver):
         except Exception as e:
             raise RuntimeError(f"Cannot resume from {self.last_path}: {e}") from e
         if saved_epoch is not None and saved_epoch == max_epochs:
-            self.logger.warning(f"{self.last_path} is at epoch {saved_epoch} = max_epochs: nothing to train; raise "
-                                "max_epochs to continue.")
-        self.logger.info(f"Resumed from {self.last_path} at epoch {engine.state.epoch} (best {self.metric_name} "
-                         f"{self.best_metric:.4f} at epoch {self.best_epoch}).")
+            self.logger.warning(
+                f"{self.last_path} is at epoch {saved_epoch} = max_epochs: nothing to train; raise "
+                "max_epochs to continue."
+            )
+        self.logger.info(
+            f"Resumed from {self.last_path} at epoch {engine.state.epoch} (best {self.metric_name} "
+            f"{self.best_metric:.4f} at epoch {self.best_epoch})."
+        )
 
     def __call__(self, engine: Engine) -> None:
         validator = self.validator or engine

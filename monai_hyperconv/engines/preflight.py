@@ -25,7 +25,9 @@ def check_dataset_dir(dataset_dir: str | os.PathLike | None) -> None:
         raise NotADirectoryError(f"dataset_dir {os.fspath(dataset_dir)!r} is a file; expected a folder of images.")
 
 
-def check_network_input_size(network: torch.nn.Module | None, size: int | Sequence[int] | None, name: str = "image_size"):
+def check_network_input_size(
+    network: torch.nn.Module | None, size: int | Sequence[int] | None, name: str = "image_size"
+):
     """Raise ``ValueError`` when the network's pooling cannot take inputs of ``size`` (e.g. 36 for a 3-pool UNet).
 
     Networks that pool ``p`` times (``network.pools``, as ``PaperUNet``, ``MultiBranchUNet``, ``HyperSegNet``) need

@@ -52,8 +52,12 @@ def randomizable_transforms(obj, _seen: set | None = None) -> list[Randomizable]
 def _pack_numpy(state: tuple) -> dict:
     """numpy's legacy MT19937 state tuple as tensors and numbers (no numpy objects in the checkpoint)."""
     _name, keys, pos, has_gauss, gauss = state
-    return {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-            "gauss": float(gauss)}
+    return {
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "gauss": float(gauss),
+    }
 
 
 def _unpack_numpy(state: dict) -> tuple:

@@ -119,8 +119,10 @@ class RunLock:
 
     @staticmethod
     def _describe(holder: dict) -> str:
-        return (f"pid {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}, "
-                f"command {_shorten(' '.join(map(str, holder.get('argv', []))))!r}")
+        return (
+            f"pid {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}, "
+            f"command {_shorten(' '.join(map(str, holder.get('argv', []))))!r}"
+        )
 
     def _in_use_message(self, holder: dict) -> str:
         other_host = holder.get("host") != socket.gethostname()

@@ -40,7 +40,9 @@ def auto_num_workers(
         ValueError: naming ``num_workers`` for anything else, or for a count > 0 with a CUDA ``augment_device``.
     """
     on_gpu = augment_device is not None and torch.device(augment_device).type == "cuda"
-    if num_workers is None or (isinstance(num_workers, str) and num_workers.strip().lower() in ("auto", "none", "null")):
+    if num_workers is None or (
+        isinstance(num_workers, str) and num_workers.strip().lower() in ("auto", "none", "null")
+    ):
         return 0 if on_gpu else max(0, min(max_workers, available_cpus() - 1))
     try:
         n = int(num_workers)

@@ -77,6 +77,8 @@ class VolumeSliceDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         v_idx, s = self.index[i]
-        item = {k: a[..., s] if self.dtype is None else a[..., s].to(self.dtype) for k, a in self.volumes[v_idx].items()}
+        item = {
+            k: a[..., s] if self.dtype is None else a[..., s].to(self.dtype) for k, a in self.volumes[v_idx].items()
+        }
         item["volume"], item["slice"] = v_idx, s
         return apply_transform(self.transform, item) if self.transform is not None else item

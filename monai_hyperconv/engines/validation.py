@@ -34,7 +34,9 @@ def check_finite(array, source: str, key: str = "image") -> None:
     if arr.is_floating_point():
         finite = torch.isfinite(arr)
         if not bool(finite.all()):
-            raise ValueError(f"{source}: '{key}' has {int((~finite).sum())} NaN or infinite voxels; expected finite values.")
+            raise ValueError(
+                f"{source}: '{key}' has {int((~finite).sum())} NaN or infinite voxels; expected finite values."
+            )
 
 
 def check_dimensions(array, source: str, key: str, channels: int | None, spatial_dims: int | None) -> None:
@@ -70,8 +72,12 @@ def check_affine(image, label, image_source: str, label_source: str | None = Non
             f"unknown; expected an invertible affine (check the header's sform/qform)."
         )
     other = _affine(label) if label is not None else None
-    comparable = (other is not None and other.shape == affine.shape and np.isfinite(other).all()
-                  and abs(np.linalg.det(other[:n, :n])) > 1e-12)
+    comparable = (
+        other is not None
+        and other.shape == affine.shape
+        and np.isfinite(other).all()
+        and abs(np.linalg.det(other[:n, :n])) > 1e-12
+    )
     if comparable and aff2axcodes(affine) != aff2axcodes(other):
         raise ValueError(
             f"Orientation mismatch: {image_source} is {''.join(aff2axcodes(affine))} but {label_source} is "

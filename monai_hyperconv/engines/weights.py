@@ -109,12 +109,17 @@ def describe_checkpoint_mismatch(
     expected = unwrap_module(network).state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    shapes = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
     parts = [f"The checkpoint {path} does not fit the configured network {type(unwrap_module(network)).__name__}"]
     if missing or unexpected:
-        parts.append(f"{len(missing)} parameter(s) missing (e.g. {missing[:2]}), {len(unexpected)} unexpected "
-                     f"(e.g. {unexpected[:2]})")
+        parts.append(
+            f"{len(missing)} parameter(s) missing (e.g. {missing[:2]}), {len(unexpected)} unexpected "
+            f"(e.g. {unexpected[:2]})"
+        )
     if shapes:
         parts.append(f"{len(shapes)} of other shape (checkpoint vs network, e.g. {shapes[0]})")
     config_dir = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
@@ -122,14 +127,20 @@ def describe_checkpoint_mismatch(
     exact = [f for f, e in matches if e]
     if exact:
         names = ", ".join(str(f) for f in exact)
-        parts.append(f"it holds the network of {names}: merge that fragment after the bundle config "
-                     f"(--config_file \"['<bundle config>', '{exact[0]}']\")")
+        parts.append(
+            f"it holds the network of {names}: merge that fragment after the bundle config "
+            f"(--config_file \"['<bundle config>', '{exact[0]}']\")"
+        )
     elif matches:
         names = ", ".join(str(f) for f, _ in matches)
-        parts.append(f"it holds a network with the layers of {names} but other widths: merge that fragment and "
-                     "override the ids that differ (e.g. network_def#channels)")
+        parts.append(
+            f"it holds a network with the layers of {names} but other widths: merge that fragment and "
+            "override the ids that differ (e.g. network_def#channels)"
+        )
     else:
-        parts.append(f"no fragment of {config_dir} matches it; expected the network_def the checkpoint was trained with")
+        parts.append(
+            f"no fragment of {config_dir} matches it; expected the network_def the checkpoint was trained with"
+        )
     return "; ".join(parts) + "."
 
 

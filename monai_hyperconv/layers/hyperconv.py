@@ -117,7 +117,9 @@ class HyperConvNd(nn.Module):
         super().__init__()
         n = self.spatial_dims
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must divide by groups ({groups}).")
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must divide by groups ({groups})."
+            )
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}.")
         if fft not in ("auto", True, False):
@@ -319,7 +321,9 @@ class HyperConvNd(nn.Module):
             x = F.pad(x, [p for pair in reversed(pairs) for p in pair])
             pairs = ((0, 0),) * self.spatial_dims
         padding = tuple(a for a, _ in pairs)
-        return _CONV_FUNCTIONS[self.spatial_dims](x, self.kernel(), self.bias, self.stride, padding, self.dilation, self.groups)
+        return _CONV_FUNCTIONS[self.spatial_dims](
+            x, self.kernel(), self.bias, self.stride, padding, self.dilation, self.groups
+        )
 
     def kernel_basis(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The kernel as M = N_L + 1 shared maps and their mixing: ``kernel()[o, i] == sum_m mix[o, i, m] maps[m]``.

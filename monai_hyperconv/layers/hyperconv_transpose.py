@@ -67,7 +67,9 @@ class HyperConvTransposeNd(HyperConvNd):
         if padding_mode != "zeros":
             raise ValueError(f'{name}: only "zeros" padding_mode is supported (as in torch), got {padding_mode!r}.')
         if isinstance(padding, str):
-            raise TypeError(f"{name}: padding must be an int or {n} ints (no string padding, as in torch), got {padding!r}.")
+            raise TypeError(
+                f"{name}: padding must be an int or {n} ints (no string padding, as in torch), got {padding!r}."
+            )
         padding = _tuple(padding, n, "padding")
         if min(padding) < 0:
             raise ValueError(f"{name}: padding must be non-negative, got {padding}.")

@@ -23,7 +23,15 @@ from monai_hyperconv.layers.hyperconv import HyperConvNd
 from monai_hyperconv.layers.hyperconv_transpose import HyperConvTransposeNd
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
-__all__ = ["KernelFit", "LayerFit", "fit_hyper_layer", "fit_kernel_net", "fit_kernel_net_", "resize_kernel", "solve_output_layer"]
+__all__ = [
+    "KernelFit",
+    "LayerFit",
+    "fit_hyper_layer",
+    "fit_kernel_net",
+    "fit_kernel_net_",
+    "resize_kernel",
+    "solve_output_layer",
+]
 
 _EXACT = 1e-20  # mean squared error, relative to the target's mean square, below which a solve counts as exact
 

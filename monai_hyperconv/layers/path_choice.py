@@ -38,9 +38,22 @@ def clear_choices() -> None:
 
 def _key(layer, x: torch.Tensor, training: bool) -> tuple:
     return (
-        type(layer).__name__, x.device.type, x.device.index, x.dtype, tuple(x.shape), layer.in_channels,
-        layer.out_channels, layer.kernel_size, layer.stride, layer.dilation, layer.groups, layer._padding_pairs,
-        layer.padding_mode, layer.hidden_channels, training, torch.is_autocast_enabled(x.device.type),
+        type(layer).__name__,
+        x.device.type,
+        x.device.index,
+        x.dtype,
+        tuple(x.shape),
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        layer.stride,
+        layer.dilation,
+        layer.groups,
+        layer._padding_pairs,
+        layer.padding_mode,
+        layer.hidden_channels,
+        training,
+        torch.is_autocast_enabled(x.device.type),
     )
 
 

@@ -23,5 +23,7 @@ def receptive_field(network: nn.Module) -> int | None:
         network = network.module
     method = getattr(network, "receptive_field", None)
     if not callable(method):
-        raise TypeError(f"receptive_field knows the networks of monai_hyperconv.networks, not {type(network).__name__}.")
+        raise TypeError(
+            f"receptive_field knows the networks of monai_hyperconv.networks, not {type(network).__name__}."
+        )
     return method()

@@ -146,9 +146,7 @@ def centered_kspace(image: torch.Tensor, spatial_dims: int = 2) -> torch.Tensor:
     return fftn_centered_t(image.float(), spatial_dims=spatial_dims, is_complex=False)
 
 
-def zero_filled_recon(
-    kspace: torch.Tensor, mask: torch.Tensor | np.ndarray, spatial_dims: int = 2
-) -> torch.Tensor:
+def zero_filled_recon(kspace: torch.Tensor, mask: torch.Tensor | np.ndarray, spatial_dims: int = 2) -> torch.Tensor:
     """Magnitude of the centred inverse FFT of the masked k-space (the zero-filled reconstruction).
 
     Args:
@@ -163,7 +161,7 @@ def zero_filled_recon(
     if tuple(mask.shape) != tuple(kspace.shape[-spatial_dims - 1 : -1]):
         raise ValueError(
             f"mask shape {tuple(mask.shape)} does not match the k-space spatial shape "
-            f"{tuple(kspace.shape[-spatial_dims - 1:-1])}."
+            f"{tuple(kspace.shape[-spatial_dims - 1 : -1])}."
         )
     masked = kspace * mask.to(kspace.dtype)[..., None]
     return complex_abs_t(ifftn_centered_t(masked, spatial_dims=spatial_dims, is_complex=True))

@@ -25,6 +25,13 @@ for i in range(6):
         nib.save(nib.Nifti1Image(np.full((256, 256, 24), 3 if i == 0 else 1, np.uint8), np.eye(4)), lab)
     files.append({"image": img, "label": lab})
 keys = ["image", "label"]
-transform = Compose([LoadImaged(keys, image_only=True), EnsureChannelFirstd(keys), CheckImageLabeld(keys, (0, 1)),
-                     Orientationd(keys, axcodes="RAS"), Resized(keys, (128, 128, -1), mode=("area", "nearest-exact"))])
+transform = Compose(
+    [
+        LoadImaged(keys, image_only=True),
+        EnsureChannelFirstd(keys),
+        CheckImageLabeld(keys, (0, 1)),
+        Orientationd(keys, axcodes="RAS"),
+        Resized(keys, (128, 128, -1), mode=("area", "nearest-exact")),
+    ]
+)
 CacheDataset(files, transform, num_workers=2, copy_cache=False)

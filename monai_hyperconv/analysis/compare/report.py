@@ -102,8 +102,7 @@ def metric_columns(metric_name: str, evaluations: Sequence[Evaluation]) -> list[
 def comparison_markdown(runner: ComparisonRunner, rows: Sequence[Mapping], paths: Mapping[str, str]) -> str:
     """The report: the table, the settings that produced it and the command to reproduce it."""
     table_rows = [
-        {**r, "parameters": f"{r['parameters'] / 1e6:.3f}M" if r.get("parameters") is not None else None}
-        for r in rows
+        {**r, "parameters": f"{r['parameters'] / 1e6:.3f}M" if r.get("parameters") is not None else None} for r in rows
     ]
     columns = ["model", "parameters", "receptive_field", *metric_columns(runner.metric_name, runner.evaluations)]
     headers = ["model", "params", "receptive field"] + [f"{ev.name} {runner.metric_name}" for ev in runner.evaluations]
@@ -182,7 +181,9 @@ def _sweep_values(runner: ComparisonRunner, rows: Sequence[Mapping]) -> dict[str
         for rel in row.get("sweep_csvs", []):
             _, points = read_sweep_csv(os.path.join(runner.output_dir, rel))
             for p in points:
-                curves.setdefault(p["model"], {}).setdefault((p["noise"], p["level"]), {})[int(row["seed"])] = p["value"]
+                curves.setdefault(p["model"], {}).setdefault((p["noise"], p["level"]), {})[int(row["seed"])] = p[
+                    "value"
+                ]
     return curves
 
 
@@ -245,7 +246,9 @@ def write_multi_seed_report(runner: ComparisonRunner, rows: Sequence[Mapping]) -
     summary = model_summary(runner, rows)
     columns = ["model", "parameters", "receptive_field", "n_seeds", "seeds"]
     columns += [c for m in [*metrics, "train_seconds"] for c in (m, f"{m}_sd")]
-    paths["csv"] = write_csv(summary, os.path.join(out, "comparison.csv"), [*columns, "receptive_field_source", "fragment"])
+    paths["csv"] = write_csv(
+        summary, os.path.join(out, "comparison.csv"), [*columns, "receptive_field_source", "fragment"]
+    )
     paired = paired_rows(runner, rows)
     if paired:
         paths["paired_csv"] = write_csv(paired, os.path.join(out, "comparison_paired.csv"))
@@ -254,7 +257,9 @@ def write_multi_seed_report(runner: ComparisonRunner, rows: Sequence[Mapping]) -
         means = []
         for label, points in curves.items():
             table = [(noise, level, mean_sd(list(v.values()))[0]) for (noise, level), v in points.items()]
-            means.append(write_sweep_csv(table, os.path.join(out, f"robustness_{label}.csv"), label, runner.metric_name.lower()))
+            means.append(
+                write_sweep_csv(table, os.path.join(out, f"robustness_{label}.csv"), label, runner.metric_name.lower())
+            )
         title = f"{runner.metric_name} under test-time noise, mean over seeds ({os.path.basename(runner.bundle_root)})"
         paths["png"] = plot_noise_sweeps(means, os.path.join(out, "robustness.png"), title)
     markdown = multi_seed_markdown(runner, rows, summary, paired, curves, paths)

@@ -423,4 +423,6 @@ def run_comparison(
         The report's paths: ``{"csv", "md"}``, ``"png"`` when the evaluations made robustness sweeps, and with
         several seeds ``"runs_csv"`` (one row per run) and ``"paired_csv"`` (differences against the baseline).
     """
-    return make_runner(experiment, output_dir, networks, bundle_root, seed, inprocess, seeds, baseline, **override).run()
+    return make_runner(
+        experiment, output_dir, networks, bundle_root, seed, inprocess, seeds, baseline, **override
+    ).run()

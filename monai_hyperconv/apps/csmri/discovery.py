@@ -90,8 +90,10 @@ def find_csmri_images(
         raise FileNotFoundError(f"CS-MRI dataset folder {dataset_dir!r} does not exist.")
     lo, hi = float(slice_range[0]), float(slice_range[1])
     if not 0.0 <= lo <= hi <= 1.0 or slices_per_volume < 1:
-        raise ValueError(f"slice_range must satisfy 0 <= lo <= hi <= 1 and slices_per_volume >= 1, got "
-                         f"{slice_range} and {slices_per_volume}.")
+        raise ValueError(
+            f"slice_range must satisfy 0 <= lo <= hi <= 1 and slices_per_volume >= 1, got "
+            f"{slice_range} and {slices_per_volume}."
+        )
     fractions = np.linspace(lo, hi, slices_per_volume) if slices_per_volume > 1 else np.array([(lo + hi) / 2])
     items = []
     for path in nifti_files(dataset_dir):

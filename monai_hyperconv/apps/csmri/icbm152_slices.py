@@ -61,7 +61,9 @@ def generate_icbm152_slices(
         the written slice paths.
     """
     if num_subjects < len(SPLIT_KEYS) or slices_per_subject < 1:
-        raise ValueError(f"need num_subjects >= 3 and slices_per_subject >= 1, got {num_subjects}, {slices_per_subject}.")
+        raise ValueError(
+            f"need num_subjects >= 3 and slices_per_subject >= 1, got {num_subjects}, {slices_per_subject}."
+        )
     template = load_icbm152(1)
     z_brain = np.where(np.asarray(template.brain_mask).any(axis=(0, 1)))[0]
     z_lo, z_hi = (int(z_brain[0] + f * (z_brain[-1] - z_brain[0])) for f in slice_range)
@@ -82,7 +84,9 @@ def generate_icbm152_slices(
             for z in zs:
                 image = _t1_contrast(template, rng, int(z)) * bias
                 # one deformation per subject: its slices share the anatomy change
-                image = random_deform([image], seed=field_seed, max_displacement=max_displacement, control_spacing=32)[0]
+                image = random_deform([image], seed=field_seed, max_displacement=max_displacement, control_spacing=32)[
+                    0
+                ]
                 image = np.clip(image / max(float(np.percentile(image, 99.5)), 1e-6), 0.0, 1.0).astype(np.float32)
                 affine = np.array(template.affine, dtype=np.float64)
                 affine[:3, 3] += affine[:3, 2] * int(z)

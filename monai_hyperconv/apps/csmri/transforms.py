@@ -64,7 +64,9 @@ class LoadMRISliced(MapTransform):
         try:
             img = self.loader(path)
         except Exception as e:  # e.g. a bare EOFError for a truncated .nii.gz: name the file
-            raise ValueError(f"{path}: cannot be read ({type(e).__name__}: {e}); expected a complete NIfTI file.") from e
+            raise ValueError(
+                f"{path}: cannot be read ({type(e).__name__}: {e}); expected a complete NIfTI file."
+            ) from e
         self._last = (path, img)
         return img
 
@@ -94,8 +96,14 @@ class LoadMRISliced(MapTransform):
             data = self.scale(data[None])
             data = data.as_tensor() if isinstance(data, MetaTensor) else data
         # what LoadImage records, so that writers (SaveImage) and inverses find the slice's own geometry
-        meta.update({"original_affine": affine.clone(), ImageMetaKey.SPATIAL_SHAPE: np.asarray(data.shape[1:]),
-                     "original_channel_dim": "no_channel", "space": "RAS"})
+        meta.update(
+            {
+                "original_affine": affine.clone(),
+                ImageMetaKey.SPATIAL_SHAPE: np.asarray(data.shape[1:]),
+                "original_channel_dim": "no_channel",
+                "space": "RAS",
+            }
+        )
         return MetaTensor(data.float(), affine=affine, meta=meta)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:

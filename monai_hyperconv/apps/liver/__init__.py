@@ -1,5 +1,4 @@
-"""Liver lesion segmentation (LiTS): dataset layout, seeded split and datalists, the synthetic CT generator.
-"""
+"""Liver lesion segmentation (LiTS): dataset layout, seeded split and datalists, the synthetic CT generator."""
 
 from monai_hyperconv.apps.liver.lits import (
     LITS_LABELS,

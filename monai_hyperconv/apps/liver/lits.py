@@ -93,7 +93,10 @@ def write_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str
 
     ``source`` (:func:`~monai_hyperconv.apps.datalist.datalist_source`) records what the split was made from.
     """
-    rel = {k: [{kk: os.path.relpath(v, base_dir) for kk, v in item.items()} for item in items] for k, items in split.items()}
+    rel = {
+        k: [{kk: os.path.relpath(v, base_dir) for kk, v in item.items()} for item in items]
+        for k, items in split.items()
+    }
     return atomic_write_json(path, rel if source is None else {**rel, "source": source})
 
 

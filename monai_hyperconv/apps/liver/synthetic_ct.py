@@ -55,7 +55,10 @@ def _smooth_field(rng: np.random.Generator, n_waves: int = 6, wavelength=(35.0, 
         if key not in cache:
             a = (k[:, 0, None, None] * x[None, :, None] + k[:, 1, None, None] * y[None, None, :]).reshape(n_waves, -1)
             cache.clear()
-            cache[key] = (np.ascontiguousarray((np.cos(a) * amp[:, None]).T), np.ascontiguousarray((np.sin(a) * amp[:, None]).T))
+            cache[key] = (
+                np.ascontiguousarray((np.cos(a) * amp[:, None]).T),
+                np.ascontiguousarray((np.sin(a) * amp[:, None]).T),
+            )
         cos_a, sin_a = cache[key]
         b = k[:, 2, None] * z[None, :] + phase[:, None]
         return (cos_a @ np.cos(b) - sin_a @ np.sin(b)).reshape(x.size, y.size, z.size)
@@ -110,8 +113,13 @@ def synthetic_ct_volume(
     # spleen on the left, a liver-like confounder; kidneys posterior; aorta in front of the spine
     spleen_c = (rng.uniform(0.45, 0.6) * a_body, -rng.uniform(0.1, 0.3) * b_body, rng.uniform(-0.2, 0.2) * extent)
     spleen_ax = (rng.uniform(20, 30), rng.uniform(35, 50), rng.uniform(40, 60))
-    kidneys = [((s * rng.uniform(0.35, 0.45) * a_body, -0.45 * b_body, rng.uniform(-0.4, 0.0) * extent),
-                (rng.uniform(22, 28), rng.uniform(25, 32), rng.uniform(45, 60))) for s in (-1, 1)]
+    kidneys = [
+        (
+            (s * rng.uniform(0.35, 0.45) * a_body, -0.45 * b_body, rng.uniform(-0.4, 0.0) * extent),
+            (rng.uniform(22, 28), rng.uniform(25, 32), rng.uniform(45, 60)),
+        )
+        for s in (-1, 1)
+    ]
     spine_c, spine_r = (0.0, -0.62 * b_body), rng.uniform(16, 22)
     aorta_c, aorta_r = (rng.uniform(-5, 15), -0.35 * b_body), rng.uniform(9, 13)
     aorta_hu = rng.uniform(40, 180)  # from native to contrast-enhanced

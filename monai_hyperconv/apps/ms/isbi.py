@@ -108,9 +108,7 @@ def find_isbi_images(dataset_dir: str | os.PathLike, labelled: bool | None = Non
 def isbi_has_data(dataset_dir: str | os.PathLike) -> bool:
     """True when ``dataset_dir`` holds at least one ISBI-layout FLAIR image."""
     root = Path(dataset_dir)
-    return root.is_dir() and any(
-        _FLAIR.match(p.name) for p in root.glob("**/preprocessed/*_flair_pp.nii*")
-    )
+    return root.is_dir() and any(_FLAIR.match(p.name) for p in root.glob("**/preprocessed/*_flair_pp.nii*"))
 
 
 def labelled_subjects(datalist: Sequence[dict]) -> list[str]:

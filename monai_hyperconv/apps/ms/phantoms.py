@@ -184,13 +184,17 @@ def synthesize(subject: PhantomSubject, lesions: np.ndarray, rng: np.random.Gene
     for contrast in ISBI_CONTRASTS:
         i_csf, i_gm, i_wm, i_les = subject.intensities[contrast] * rng.uniform(0.9, 1.1)
         clean = keep * (subject.csf * i_csf + subject.gm * i_gm + subject.wm * i_wm) + lesions * i_les
-        bias = random_bias_field(clean.shape, rng, strength=rng.uniform(0.08, 0.2), control_spacing=60.0 / subject.voxel_size)
+        bias = random_bias_field(
+            clean.shape, rng, strength=rng.uniform(0.08, 0.2), control_spacing=60.0 / subject.voxel_size
+        )
         noisy = clean * bias + rng.normal(0.0, rng.uniform(0.015, 0.03), clean.shape)
         images[contrast] = (np.clip(noisy, 0, None) * subject.brain * 500.0).astype(np.float32)
     return images
 
 
-def rater_masks(subject: PhantomSubject, lesions: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def rater_masks(
+    subject: PhantomSubject, lesions: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Two raters' binary masks: the lesion map plus a different smooth field each, thresholded at 0.5."""
     masks = []
     for _ in range(2):
@@ -274,8 +278,13 @@ def ensure_ms_dataset(
             in another layout, which must not be mixed with phantoms).
     """
     root = Path(dataset_dir)
-    params = {"num_subjects": num_subjects, "num_timepoints": num_timepoints, "num_test_subjects": num_test_subjects,
-                  "seed": seed, "voxel_size": voxel_size}
+    params = {
+        "num_subjects": num_subjects,
+        "num_timepoints": num_timepoints,
+        "num_test_subjects": num_test_subjects,
+        "seed": seed,
+        "voxel_size": voxel_size,
+    }
     if isbi_has_data(root):
         warn_if_generated_differently(root, MARKER_FILENAME, params)
         return str(root)

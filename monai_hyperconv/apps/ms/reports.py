@@ -12,7 +12,14 @@ import numpy as np
 from monai_hyperconv.apps.ms.isbi import image_id
 from monai_hyperconv.utils.atomic import atomic_write_csv, atomic_write_json
 
-__all__ = ["batch_image_meta", "evaluation_dir", "read_metric_details", "summarize_folds", "write_fold_dice", "write_fold_dice_report"]
+__all__ = [
+    "batch_image_meta",
+    "evaluation_dir",
+    "read_metric_details",
+    "summarize_folds",
+    "write_fold_dice",
+    "write_fold_dice_report",
+]
 
 
 def read_metric_details(path: str, column: str = "mean") -> dict[str, float]:
@@ -79,7 +86,12 @@ def summarize_folds(output_dir: str, pattern: str = "fold*/dice.csv") -> dict:
     table = [[k, " ".join(s), f"{d:.6f}"] for k, (s, d) in sorted(folds.items())]
     table += [["mean", "", f"{mean:.6f}"], ["sd", "", f"{sd:.6f}"]]
     atomic_write_csv(os.path.join(output_dir, "fold_summary.csv"), ["fold", "held_out", "dice"], table)
-    summary = {"folds": {str(k): d for k, (_, d) in sorted(folds.items())}, "mean": mean, "sd": sd, "num_folds": len(folds)}
+    summary = {
+        "folds": {str(k): d for k, (_, d) in sorted(folds.items())},
+        "mean": mean,
+        "sd": sd,
+        "num_folds": len(folds),
+    }
     atomic_write_json(os.path.join(output_dir, "fold_summary.json"), summary)
     return summary
 

@@ -132,7 +132,9 @@ class GoldStandardd(MapTransform):
                     f"Shape mismatch: rater masks {s1} have spatial shape {tuple(label.shape[1:])} but the image "
                     f"{source_name(image)} has {tuple(image.shape[1:])}; expected the same."
                 )
-        d[self.label_key] = MetaTensor(label, meta=dict(getattr(m1, "meta", {}))) if isinstance(m1, MetaTensor) else label
+        d[self.label_key] = (
+            MetaTensor(label, meta=dict(getattr(m1, "meta", {}))) if isinstance(m1, MetaTensor) else label
+        )
         if self.remove_masks:
             for k in self.keys:
                 d.pop(k)
