@@ -13,8 +13,8 @@ from monai_hyperconv.layers.hyperconv_transpose import (
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid, kernel_net_parameter_count
 
 __all__ = [
-    "CoordinateKernelNet",
     "FFT_MIN_KERNEL_SIZE",
+    "CoordinateKernelNet",
     "HyperConv1d",
     "HyperConv2d",
     "HyperConv3d",

@@ -31,7 +31,7 @@ from monai_hyperconv.layers.grid import (
 )
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
-__all__ = ["HyperConvNd", "HyperConv1d", "HyperConv2d", "HyperConv3d"]
+__all__ = ["HyperConv1d", "HyperConv2d", "HyperConv3d", "HyperConvNd"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

@@ -17,8 +17,8 @@ __all__ = [
     "DEFAULT_CONFIG_DIR",
     "PAPER_FIGURES",
     "count_parameters",
-    "print_network_summary",
     "network_from_fragment",
+    "print_network_summary",
     "summary_rows",
     "summary_table",
 ]
