@@ -277,17 +277,20 @@ def test_fft_path_equals_direct_path(dims, kernel, stride, padding, dilation, gr
 
 
 def test_auto_picks_fft_for_large_kernels_only():
-    x = torch.randn(1, 2, 40, 40)
-    small, large = HyperConv2d(2, 2, 3), HyperConv2d(2, 2, 21)
+    x = torch.randn(4, 8, 64, 64)
+    small, large = HyperConv2d(8, 8, 3), HyperConv2d(8, 8, 21)
     assert not small._chooses_fft(x) and large._chooses_fft(x)
-    assert not HyperConv2d(2, 2, 21, stride=2)._chooses_fft(x)
-    assert not HyperConv2d(2, 2, 21, fft=False)._chooses_fft(x)
+    assert not HyperConv2d(8, 8, 21, stride=2)._chooses_fft(x)
+    assert not HyperConv2d(8, 8, 21, fft=False)._chooses_fft(x)
 
 
-def test_auto_threshold_depends_on_whether_gradients_are_recorded():
-    """Inference pays only the input's FFT (the kernel spectrum is cached), so its crossover is lower than training's."""
+def test_auto_threshold_depends_on_whether_gradients_are_recorded(monkeypatch):
+    """Inference pays only the input's FFT (the kernel spectrum is cached), so its crossover is lower than training's.
+    The thresholds are what ``fft="auto"`` falls back to where no cost model exists (here: none at all)."""
+    from monai_hyperconv.layers import path_cost
     from monai_hyperconv.layers.fft_conv import FFT_MIN_KERNEL_SIZE
 
+    monkeypatch.setattr(path_cost, "PATH_COST_MODEL", {})
     train_k, eval_k = FFT_MIN_KERNEL_SIZE["cpu"]["train"][2], FFT_MIN_KERNEL_SIZE["cpu"]["eval"][2]
     assert eval_k < train_k
     layer, x = HyperConv2d(2, 2, eval_k), torch.randn(1, 2, 40, 40)

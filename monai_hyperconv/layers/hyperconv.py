@@ -20,7 +20,6 @@ from monai_hyperconv.layers.fft_conv import (
     basis_fft_plan,
     basis_spectrum,
     dilate_taps,
-    use_fft,
 )
 from monai_hyperconv.layers.grid import (
     grid_mismatch,
@@ -77,11 +76,10 @@ class HyperConvNd(nn.Module):
             ``ceil(size / stride)`` outputs, as MONAI's ``same_padding``.
         hidden_channels: hidden widths of the kernel network; the last entry is the paper's N_L.
         negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
-        fft: ``"auto"`` picks FFT convolution for large kernels (thresholds per device type, for passes that
-            record gradients and for those that do not, in
-            :data:`monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE`, or, with
-            ``monai_hyperconv.layers.path_choice.benchmark = True``, a one-time measurement of both paths per
-            input shape, see :mod:`monai_hyperconv.layers.path_choice`); ``True`` / ``False`` force it.
+        fft: ``"auto"`` picks the direct or the FFT path per call, from a cost model of both in the input size,
+            channels, batch and kernel (calibrated per device type), or, with
+            ``monai_hyperconv.layers.path_choice.benchmark = True``, from a one-time measurement of both paths per
+            input shape (see :mod:`monai_hyperconv.layers.path_choice`); ``True`` / ``False`` force it.
 
     The kernel is regenerated on every forward pass that records gradients. Otherwise (e.g. eval mode under
     ``torch.no_grad``) it is cached and reused until a kernel-network parameter changes, which parameter
@@ -297,12 +295,7 @@ class HyperConvNd(nn.Module):
         """The path of this call for input ``x`` (before padding); see :mod:`monai_hyperconv.layers.path_choice`."""
         if self.fft != "auto":
             return bool(self.fft)
-        if all(s == 1 for s in self.stride):
-            measured = path_choice.measured_choice(self, x, self._records_grad())
-            if measured is not None:
-                return measured
-        extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
-        return use_fft(x.device.type, self.spatial_dims, extent, self.stride, training=self._records_grad())
+        return path_choice.auto_chooses_fft(self, x, self._records_grad())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing() and (x.dim() != self.spatial_dims + 2 or x.shape[1] != self.in_channels):

@@ -1,16 +1,19 @@
-"""How ``fft="auto"`` picks between the direct and the FFT path of a hyper-convolution.
+"""How ``fft="auto"`` picks between the direct and the FFT path of a hyper-convolution (:func:`auto_chooses_fft`).
 
-By default from the kernel-size thresholds of :data:`~monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE` (per
-device type, pass and spatial dims). Those ignore the input size, channels and batch, which move the crossover
-(e.g. 2D k = 11 at batch 2, 8 channels, 256^2 ran twice as slow on the FFT path as directly).
+In this order:
 
-With ``benchmark = True`` (opt-in, like ``torch.backends.cudnn.benchmark``) the first call of a layer for a new
-configuration times both paths on that input (forward, plus backward when the pass records gradients; best of
-``BENCHMARK_REPEATS`` after one warm-up each) and remembers the faster one for every later call with the same key:
-device, dtype, input shape, the layer's convolution settings and whether gradients are recorded. That first call
-is therefore slower: warm a model up before timing it. The measurement computes gradients with
-``torch.autograd.grad``, so it leaves ``.grad`` untouched. Inside ``torch.compile`` nothing is measured: a
-remembered choice is used, else the thresholds.
+1. stride above 1: the direct path (the FFT path would compute every output and drop most of them);
+2. a measured choice, with ``benchmark = True`` (opt-in, like ``torch.backends.cudnn.benchmark``): the first call of
+   a layer for a new configuration times both paths on that input (forward, plus backward when the pass records
+   gradients; best of ``BENCHMARK_REPEATS`` after one warm-up each) and remembers the faster one for every later
+   call with the same key: device, dtype, input shape, the layer's convolution settings and whether gradients are
+   recorded. That first call is therefore slower: warm a model up before timing it. The measurement computes
+   gradients with ``torch.autograd.grad``, so it leaves ``.grad`` untouched. Inside ``torch.compile`` nothing is
+   measured: a remembered choice is used, else the next rule;
+3. the cost model of :mod:`~monai_hyperconv.layers.path_cost` (both paths' time predicted from the input size,
+   channels, batch and kernel), where the device type has one for the pass and spatial dims;
+4. else the kernel-size thresholds of :data:`~monai_hyperconv.layers.fft_conv.FFT_MIN_KERNEL_SIZE`, which ignore
+   the input size, channels and batch.
 """
 
 from __future__ import annotations
@@ -19,7 +22,18 @@ import time
 
 import torch
 
-__all__ = ["BENCHMARK_REPEATS", "benchmark", "clear_choices", "measured_choice", "remembered_choices"]
+from monai_hyperconv.layers.fft_conv import basis_fft_plan, use_fft
+from monai_hyperconv.layers.path_cost import fft_is_cheaper, path_features
+
+__all__ = [
+    "BENCHMARK_REPEATS",
+    "auto_chooses_fft",
+    "benchmark",
+    "clear_choices",
+    "measured_choice",
+    "modelled_choice",
+    "remembered_choices",
+]
 
 benchmark: bool = False
 BENCHMARK_REPEATS = 3
@@ -92,3 +106,32 @@ def measured_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
         direct, fft = _time_path(layer, x, False, training), _time_path(layer, x, True, training)
     _choices[key] = fft < direct
     return _choices[key]
+
+
+def modelled_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
+    """The cost model's choice for this call (stride 1); None where the device has no model or no plan exists."""
+    extent = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation)]
+    pairs, size = layer._padding_pairs, x.shape[2:]
+    if layer.padding_mode != "zeros":  # padded beforehand; the FFT path then sees a larger, unpadded input
+        size, pairs = [n + a + b for n, (a, b) in zip(size, pairs)], ((0, 0),) * len(pairs)
+    try:
+        plan = basis_fft_plan(size, pairs, extent)
+    except ValueError:  # kernel larger than the padded input: let the direct path raise torch's error
+        return None
+    maps = layer.hidden_channels[-1] + 1
+    features = path_features(
+        x.shape[0], layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, maps, plan
+    )
+    return fft_is_cheaper(x.device.type, layer.spatial_dims, training, features)
+
+
+def auto_chooses_fft(layer, x: torch.Tensor, training: bool) -> bool:
+    """Whether ``fft="auto"`` runs this call on the FFT path (the rules of this module's docstring, in order)."""
+    if any(s != 1 for s in layer.stride):
+        return False
+    for choice in (measured_choice, modelled_choice):
+        chosen = choice(layer, x, training)
+        if chosen is not None:
+            return chosen
+    extent = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation)]
+    return use_fft(x.device.type, layer.spatial_dims, extent, layer.stride, training=training)
