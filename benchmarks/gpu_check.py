@@ -6,13 +6,16 @@
 2. Kernel-size sweep, direct vs FFT path of single layers (2D batch 4, 32 -> 32, 128^2; 3D batch 1, 16 -> 16,
    64^3), train step and eval, and the smallest kernel size from which the FFT path stays faster: the values for
    ``FFT_MIN_KERNEL_SIZE[device]`` in ``monai_hyperconv/layers/fft_conv.py``.
-3. The three bundles' networks (``network_def`` of each ``configs/train.yaml``, hyper as configured and the same
+3. Cost-model calibration (``benchmarks/path_cost_calibration.py``'s sweep, its quick sweep with ``--quick``): the
+   ``PATH_COST_MODEL[device]`` entry for ``monai_hyperconv/layers/path_cost.py``, with which ``fft="auto"`` picks
+   the path per shape on this device, and how often it picks the slower path on the sweep.
+4. The three bundles' networks (``network_def`` of each ``configs/train.yaml``, hyper as configured and the same
    network with ``conv: regular``): train-step time (forward, loss, backward, Adam) and peak memory, with AMP
    (autocast, bf16 where supported, else fp16 with a GradScaler) and without.
 
 Usage (from the repository root)::
 
-    PYTHONPATH=. python benchmarks/gpu_check.py                       # CUDA, about 5 minutes on one GPU
+    PYTHONPATH=. python benchmarks/gpu_check.py                       # CUDA (target: under 8 minutes; not yet run on a GPU)
     PYTHONPATH=. python benchmarks/gpu_check.py --device cpu --quick  # smoke run on CPU, about a minute
 """
 
@@ -24,6 +27,7 @@ import statistics
 import sys
 import time
 
+import path_cost_calibration
 import torch
 import torch.nn.functional as F
 from monai.bundle import ConfigParser
@@ -234,7 +238,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="small shapes and few repetitions (smoke run)")
     parser.add_argument("--reps", type=int, default=None)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["equivalence", "sweep", "bundles"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["equivalence", "sweep", "calibration", "bundles"])
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -248,6 +252,12 @@ def main() -> None:
         ok = equivalence(device, args.quick)
     if "sweep" not in args.skip:
         kernel_sweep(device, args.quick, reps)
+    if "calibration" not in args.skip:
+        print("Path cost model calibration (monai_hyperconv/layers/path_cost.py)\n")
+        rows = path_cost_calibration.measure(
+            path_cost_calibration.QUICK_SWEEP if args.quick else path_cost_calibration.SWEEP, device, min(reps, 5), 0.5
+        )
+        path_cost_calibration.report(rows, path_cost_calibration.fit(rows), device.type)
     if "bundles" not in args.skip:
         bundle_steps(device, args.quick, reps)
     print(f"Total {time.perf_counter() - start:.0f} s; equivalence {'PASS' if ok else 'FAIL'}")

@@ -91,3 +91,44 @@ def test_non_zero_padding_modes_are_modelled_on_the_padded_input(model):
     chosen = layer(x)
     layer.fft = False
     torch.testing.assert_close(chosen, layer(x), rtol=1e-4, atol=1e-4)
+
+
+def _calibration_module():
+    import importlib
+    import os
+    import sys
+
+    benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        return importlib.import_module("path_cost_calibration")
+    finally:
+        sys.path.remove(benchmarks)
+
+
+def test_calibration_fit_recovers_known_coefficients_and_keeps_them_non_negative():
+    import numpy as np
+
+    fit = _calibration_module().nonnegative_fit
+    rng = np.random.default_rng(0)
+    features = rng.uniform(1, 1e6, size=(40, 3))
+    features[:, 2] = 1.0
+    truth = np.array([2e-9, 5e-10, 1e-4])
+    np.testing.assert_allclose(fit(features, features @ truth), truth, rtol=1e-6)
+    # a term that only hurts the fit (its least-squares coefficient is negative) is dropped, not made negative
+    seconds = features[:, :1] @ truth[:1] + 1e-4 - 1e-12 * features[:, 1]
+    assert (fit(features, seconds) >= 0).all()
+
+
+def test_calibration_refits_saved_measurements(tmp_path):
+    calibration = _calibration_module()
+    rows = []
+    for k in (3, 9, 31):
+        for pass_ in ("train", "eval"):
+            row = {"dims": 2, "pass": pass_, "shape": [2, 4, 4, 32, k], "direct": 1e-4 * k * k, "fft": 2e-3}
+            rows.append(calibration.with_features(row))
+    model = calibration.fit(rows)
+    cost = model["train"][2]
+    assert all(c >= 0 for c in cost.direct + cost.fft)
+    direct, fft = predicted_seconds(cost, rows[-2]["features"])  # k = 31, train: direct 0.096 s against 2 ms
+    assert direct > fft
