@@ -111,7 +111,8 @@ def measured_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
 def modelled_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
     """The cost model's choice for this call (stride 1); None where the device has no model or no plan exists."""
     extent = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation)]
-    pairs, size = layer._padding_pairs, x.shape[2:]
+    # plain ints: under torch.jit.trace sizes are tensors (the traced graph keeps the path of the example input)
+    pairs, size, batch = layer._padding_pairs, [int(n) for n in x.shape[2:]], int(x.shape[0])
     if layer.padding_mode != "zeros":  # padded beforehand; the FFT path then sees a larger, unpadded input
         size, pairs = [n + a + b for n, (a, b) in zip(size, pairs)], ((0, 0),) * len(pairs)
     try:
@@ -119,9 +120,7 @@ def modelled_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
     except ValueError:  # kernel larger than the padded input: let the direct path raise torch's error
         return None
     maps = layer.hidden_channels[-1] + 1
-    features = path_features(
-        x.shape[0], layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, maps, plan
-    )
+    features = path_features(batch, layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, maps, plan)
     return fft_is_cheaper(x.device.type, layer.spatial_dims, training, features)
 
 
