@@ -8,3 +8,19 @@ def exception_chain_text(exc: BaseException | None) -> str:
         parts.append(str(exc))
         exc = exc.__cause__ or exc.__context__
     return " | ".join(parts)
+
+
+def torchrun_bundle(config_files: list[str], cli_args: list[str], cwd: str, nproc: int = 2) -> str:
+    """``python -m monai.bundle run`` under ``torch.distributed.run`` (``nproc`` CPU processes, one thread each);
+    asserts that it succeeded and returns its output (stdout and stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc_per_node={nproc}"]
+    cmd += ["-m", "monai.bundle", "run", "--config_file", repr([str(f) for f in config_files]), *cli_args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=600, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    return out

@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import exception_chain_text
+from helpers import exception_chain_text, torchrun_bundle
 from monai.bundle import ConfigParser
 from monai.bundle import run as bundle_run
 
@@ -207,32 +207,10 @@ def test_lowercase_false_on_the_command_line_means_false(tmp_path):
 def test_torchrun_two_process_gloo(tmp_path):
     """multi_gpu_train.yaml on CPU: two gloo processes, rank 0 writes the checkpoints of the unwrapped network."""
     _write_dataset(str(tmp_path / "data"))
-    configs = repr([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml")]).replace(" ", "")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nnodes=1",
-        "--nproc_per_node=2",
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        configs,
-    ]
+    args = []
     for k, v in _args(tmp_path / "bundle", tmp_path / "data", max_epochs=2).items():
-        cmd += [f"--{k}", str(v).replace(" ", "") if isinstance(v, list) else str(v)]
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        args += [f"--{k}", str(v).replace(" ", "") if isinstance(v, list) else str(v)]
+    torchrun_bundle([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml")], args, cwd=ROOT)
     ckpt = tmp_path / "bundle" / "models"
     best = torch.load(ckpt / "model.pt", weights_only=True)
     assert all(not k.startswith("module.") for k in best)

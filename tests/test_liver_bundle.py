@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import exception_chain_text
+from helpers import exception_chain_text, torchrun_bundle
 from monai.bundle import ckpt_export, verify_net_in_out
 from monai.bundle import run as bundle_run
 
@@ -430,33 +430,7 @@ def test_materialized_export_has_no_kernel_networks_and_same_outputs(trained, tm
 def _torchrun_train(root, **overrides):
     """train.yaml + multi_gpu_train.yaml on the tiny data in two gloo processes; returns their output."""
     tiny = _write_yaml(root / "tiny.yaml", {**TINY, **overrides})
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nnodes=1",
-        "--nproc_per_node=2",
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        repr([TRAIN, MULTI, tiny]),
-        "--bundle_root",
-        str(root),
-    ]
-    proc = subprocess.run(
-        cmd,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    return out
+    return torchrun_bundle([TRAIN, MULTI, tiny], ["--bundle_root", str(root)], cwd=REPO)
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import exception_chain_text
+from helpers import exception_chain_text, torchrun_bundle
 from monai.bundle import ConfigParser
 
 from monai_hyperconv.apps.ms.isbi import ISBI_CONTRASTS
@@ -259,30 +259,7 @@ def test_torchrun_two_process_gloo(tmp_path):
     write_dataset(tmp_path / "data")
     fragment = tiny_network(tmp_path / "tiny_net.yaml")
     common = {"bundle_root": str(tmp_path / "bundle"), "dataset_dir": str(tmp_path / "data"), **TINY, "max_epochs": 2}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nnodes=1",
-        "--nproc_per_node=2",
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        repr([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml"), fragment]),
-        *cli_args(common),
-    ]
-    proc = subprocess.run(
-        cmd,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    torchrun_bundle([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml"), fragment], cli_args(common), cwd=REPO)
     ckpt = tmp_path / "bundle" / "models"
     best = torch.load(ckpt / "model.pt", weights_only=True)
     assert all(not k.startswith("module.") for k in best)
