@@ -114,3 +114,14 @@ def test_fragment_errors_name_the_file(tmp_path):
     bad.write_text("net: 1\n")
     with pytest.raises(KeyError, match="bad.yaml.*network_def"):
         network_from_fragment(bad)
+
+
+def test_summary_command_runs_without_the_runpy_warning():
+    """Importing the package must not import the module ``python -m`` then runs (runpy warns of that)."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-W", "error::RuntimeWarning", "-m", "monai_hyperconv.networks.summary"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| hyper_unet_5x5 | 1 |" in proc.stdout

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from monai.handlers import CheckpointLoader
 
-from monai_hyperconv.networks.summary import DEFAULT_CONFIG_DIR, network_from_fragment
+from monai_hyperconv.networks.fragments import DEFAULT_CONFIG_DIR, network_from_fragment
 from monai_hyperconv.utils.atomic import atomic_torch_save
 from monai_hyperconv.utils.distributed import unwrap_module
 from monai_hyperconv.utils.files import require_files

@@ -7,11 +7,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from monai.bundle import ConfigParser
 from torch import nn
 
+from monai_hyperconv.networks.fragments import DEFAULT_CONFIG_DIR, network_from_fragment
 from monai_hyperconv.networks.receptive_field import receptive_field
-from monai_hyperconv.utils.resources import shared_config_path
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
@@ -23,8 +22,6 @@ __all__ = [
     "summary_table",
 ]
 
-#: ``configs/networks``: package data in an installed wheel, the repository's folder in a source checkout
-DEFAULT_CONFIG_DIR = shared_config_path("networks")
 
 # (fragment, overrides, input channels) -> the paper's parameters in millions and receptive field (Tables 1, 2, 4).
 # The multi-branch networks (Table 3) have no published counts; they are listed with the MS task's 4 contrasts.
@@ -62,34 +59,6 @@ PAPER_FIGURES: list[tuple[str, dict, int, float | None, str | None]] = [
 def count_parameters(network: nn.Module) -> int:
     """Number of parameters (batch-norm running statistics are buffers and not counted)."""
     return sum(p.numel() for p in network.parameters())
-
-
-def network_from_fragment(
-    path: str | Path,
-    spatial_dims: int = 2,
-    in_channels: int = 1,
-    out_channels: int = 1,
-    overrides: Mapping[str, object] | None = None,
-) -> nn.Module:
-    """Build ``network_def`` of a network fragment with MONAI's ``ConfigParser``, as a bundle would.
-
-    Args:
-        path: a ``configs/networks/<variant>.yaml``.
-        spatial_dims, in_channels, out_channels: the ids every bundle defines, which the fragment references.
-        overrides: config ids to override, e.g. ``{"network_def#kernel_size": 7}``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"network fragment {path} does not exist.")
-    fragment = ConfigParser.load_config_files(str(path))
-    if "network_def" not in fragment:
-        raise KeyError(f"network fragment {path} defines no 'network_def'.")
-    # merged on top of the ids a bundle defines, as `--config_file "[train.yaml, fragment]"` merges it
-    ids = {"spatial_dims": spatial_dims, "in_channels": in_channels, "out_channels": out_channels}
-    parser = ConfigParser({**ids, **fragment})
-    for key, value in (overrides or {}).items():
-        parser[key] = value
-    return parser.get_parsed_content("network_def", instantiate=True)
 
 
 def _describe(name: str, overrides: Mapping[str, object]) -> str:
