@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -31,6 +30,7 @@ import path_cost_calibration
 import torch
 import torch.nn.functional as F
 from monai.bundle import ConfigParser
+from timing import layer_step, median_time
 
 from monai_hyperconv import HyperConv2d, HyperConv3d
 
@@ -38,23 +38,6 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUNDLES = ("liver_lesion_seg", "ms_lesion_seg", "csmri_recon")
 CONV = {2: F.conv2d, 3: F.conv3d}
 HYPER = {2: HyperConv2d, 3: HyperConv3d}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_time(fn, reps: int, device: torch.device) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _amp_dtypes(device: torch.device) -> list[torch.dtype]:
@@ -111,18 +94,6 @@ def equivalence(device: torch.device, quick: bool) -> bool:
 
 
 # -- 2. kernel-size sweep ------------------------------------------------------------------------------------------
-def _layer_step(layer, x, train: bool):
-    def step():
-        if train:
-            layer.zero_grad(set_to_none=True)
-            layer(x).square().mean().backward()
-        else:
-            with torch.no_grad():
-                layer(x)
-
-    return step
-
-
 def crossover(kernels: list[int], fft_faster: list[bool]) -> int | None:
     """The smallest kernel size from which the FFT path is faster at every measured larger size."""
     for i, k in enumerate(kernels):
@@ -153,7 +124,7 @@ def kernel_sweep(device: torch.device, quick: bool, reps: int) -> dict:
                 times = {}
                 for fft in (False, True):
                     layer.fft = fft
-                    times[fft] = median_time(_layer_step(layer, x, mode == "train"), reps, device)
+                    times[fft] = median_time(layer_step(layer, x, mode == "train"), reps, device)
                 faster.append(times[True] < times[False])
                 print(
                     f"| {k} | {times[False] * 1e3:.2f} | {times[True] * 1e3:.2f} | {times[True] / times[False]:.2f} |",

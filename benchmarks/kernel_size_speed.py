@@ -24,11 +24,10 @@ Run from the repository root with the worktree's package first on the path, e.g.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
-import time
 
 import torch
+from timing import layer_step, once_within, time_interleaved
 
 from monai_hyperconv import HyperConv2d, HyperConv3d
 from monai_hyperconv.layers import path_choice
@@ -36,39 +35,6 @@ from monai_hyperconv.networks import PaperUNet
 
 # (spatial dims, batch, channels, size): the shapes of issue 13's item 2
 PATH_SHAPES = [(2, 4, 8, 128), (2, 2, 8, 256), (3, 1, 8, 32)]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_interleaved(variants: dict, reps: int, device: torch.device, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each variant; each repetition runs all variants in a shuffled order."""
-    for _ in range(warmup):
-        for fn in variants.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants)
-    for _ in range(reps):
-        random.shuffle(order)
-        for name in order:
-            sync(device)
-            start = time.perf_counter()
-            variants[name]()
-            sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def once_within(step, seconds: float, device) -> bool:
-    """Whether one call of ``step`` takes at most ``seconds`` (torch's direct convolution falls off a cliff for
-    large kernels: 28 s for one 31x31 call at 256^2, 8 channels, on this CPU)."""
-    sync(device)
-    start = time.perf_counter()
-    step()
-    sync(device)
-    return time.perf_counter() - start <= seconds
 
 
 def hyper_unet(kernel_size: int, channels: int, device: torch.device, spatial_dims: int = 2) -> PaperUNet:
@@ -94,18 +60,6 @@ def eval_step(net: torch.nn.Module, x: torch.Tensor):
         net.eval()
         with torch.no_grad():
             net(x)
-
-    return step
-
-
-def layer_step(layer: torch.nn.Module, x: torch.Tensor, train: bool):
-    def step():
-        if train:
-            layer.zero_grad(set_to_none=True)
-            layer(x).square().mean().backward()
-        else:
-            with torch.no_grad():
-                layer(x)
 
     return step
 

@@ -16,55 +16,15 @@ Usage: python benchmarks/layer_speed.py [--quick] [--device cpu|cuda] [--reps N]
 from __future__ import annotations
 
 import argparse
-import random
-import statistics
-import time
 
 import torch
+from timing import layer_step, time_interleaved
 from torch import nn
 
 from monai_hyperconv import HyperConv2d, HyperConv3d
 
 TORCH_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 HYPER_CONV = {2: HyperConv2d, 3: HyperConv3d}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_interleaved(variants: dict, reps: int, device: torch.device) -> dict[str, float]:
-    """Median seconds per call of each variant; each repetition runs all variants in a shuffled order."""
-    for fn in variants.values():  # warm-up (allocator, kernel caches, lazy init)
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants)
-    for _ in range(reps):
-        random.shuffle(order)
-        for name in order:
-            _sync(device)
-            start = time.perf_counter()
-            variants[name]()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def _train_step(layer: nn.Module, x: torch.Tensor):
-    def step():
-        layer.zero_grad(set_to_none=True)
-        layer(x).square().mean().backward()
-
-    return step
-
-
-def _eval_step(layer: nn.Module, x: torch.Tensor):
-    def step():
-        with torch.no_grad():
-            layer(x)
-
-    return step
 
 
 def unet_scale(device: torch.device, reps: int, quick: bool) -> list[str]:
@@ -82,10 +42,12 @@ def unet_scale(device: torch.device, reps: int, quick: bool) -> list[str]:
         ref = TORCH_CONV[dims](ch, ch, k, padding="same").to(device)
         hyper = HYPER_CONV[dims](ch, ch, k).to(device)
         train = time_interleaved(
-            {"torch": _train_step(ref.train(), x), "hyper": _train_step(hyper.train(), x)}, reps, device
+            {"torch": layer_step(ref.train(), x, True), "hyper": layer_step(hyper.train(), x, True)}, reps, device
         )
         ref.eval(), hyper.eval()
-        evals = time_interleaved({"torch": _eval_step(ref, x), "hyper": _eval_step(hyper, x)}, reps, device)
+        evals = time_interleaved(
+            {"torch": layer_step(ref, x, False), "hyper": layer_step(hyper, x, False)}, reps, device
+        )
         rows.append(
             f"| {dims}D | {batch} | {ch}->{ch} | {size}^{dims} | {k} | {train['torch'] * 1e3:.1f} | "
             f"{train['hyper'] * 1e3:.1f} | {train['hyper'] / train['torch']:.3f} | {evals['torch'] * 1e3:.1f} | "
@@ -116,10 +78,13 @@ def kernel_sweep(device: torch.device, reps: int, quick: bool, train: bool, dims
         ref = TORCH_CONV[dims](ch, ch, k, padding="same").to(device)
         fft = HYPER_CONV[dims](ch, ch, k, fft=True).to(device)
         auto = HYPER_CONV[dims](ch, ch, k).to(device)
-        step = _train_step if train else _eval_step
         for m in (ref, fft, auto):
             m.train(train)
-        t = time_interleaved({"direct": step(ref, x), "fft": step(fft, x), "auto": step(auto, x)}, reps, device)
+        t = time_interleaved(
+            {"direct": layer_step(ref, x, train), "fft": layer_step(fft, x, train), "auto": layer_step(auto, x, train)},
+            reps,
+            device,
+        )
         with torch.enable_grad() if train else torch.no_grad():  # the pass decides the threshold
             path = "FFT" if auto._chooses_fft(x) else "direct"
         best = min(t["direct"], t["fft"])

@@ -25,7 +25,7 @@ import statistics
 
 import numpy as np
 import torch
-from kernel_size_speed import layer_step, once_within, time_interleaved
+from timing import layer_step, once_within, time_interleaved
 
 from monai_hyperconv import HyperConv1d, HyperConv2d, HyperConv3d
 from monai_hyperconv.layers.fft_conv import basis_fft_plan, use_fft
