@@ -41,14 +41,15 @@ __all__ = [
 ]
 
 # Smallest effective kernel extent (dilation * (k - 1) + 1, largest over dims) from which ``fft="auto"`` chooses the
-# FFT path, per device type, pass and spatial dims. "train": the pass records gradients (forward + backward, the
-# kernel regenerated each step); "eval": it does not (the kernel's spectrum is cached, so only the input's FFT is
-# paid). CPU: measured on the project's 2-core machine (torch 2.13.0+cpu, 2 threads) with
+# FFT path where the device type has no cost model for the pass and dims (``layers/path_cost.py``: on CPU that is
+# 1D only; CUDA has none yet), per device type, pass and spatial dims. "train": the pass records gradients (forward +
+# backward, the kernel regenerated each step); "eval": it does not (the kernel's spectrum is cached, so only the
+# input's FFT is paid). CPU 2D / 3D: measured on the project's 2-core machine (torch 2.13.0+cpu, 2 threads) with
 # ``benchmarks/layer_speed.py --only sweep [--sweep-train] [--sweep-dims 3]`` (2D: batch 4, 32 -> 32, 128^2;
-# 3D: batch 1, 16 -> 16, 64^3), the first odd size from which the FFT path was faster; the table is in the README.
+# 3D: batch 1, 16 -> 16, 64^3) on the FFT path before its basis form, not re-measured since.
 # 1D: not measured, a conservative guess.
 # CUDA: not measured (no GPU was available); cuDNN's direct kernels are strong, so the values are conservative.
-# Re-measure with ``benchmarks/layer_speed.py --device cuda`` and edit this table.
+# Re-measure with ``benchmarks/gpu_check.py`` (which also calibrates the cost model) and edit this table.
 FFT_MIN_KERNEL_SIZE: dict[str, dict[str, dict[int, int]]] = {
     "cpu": {"train": {1: 33, 2: 15, 3: 13}, "eval": {1: 33, 2: 9, 3: 7}},
     "cuda": {"train": {1: 65, 2: 23, 3: 13}, "eval": {1: 65, 2: 23, 3: 13}},
