@@ -28,8 +28,9 @@ import torch
 from timing import layer_step, once_within, time_interleaved
 
 from monai_hyperconv import HyperConv1d, HyperConv2d, HyperConv3d
-from monai_hyperconv.layers.fft_conv import basis_fft_plan, use_fft
-from monai_hyperconv.layers.path_cost import PathCost, path_features, predicted_seconds
+from monai_hyperconv.layers.fft_conv import use_fft
+from monai_hyperconv.layers.path_choice import call_features
+from monai_hyperconv.layers.path_cost import PathCost, predicted_seconds
 
 CONV = {1: HyperConv1d, 2: HyperConv2d, 3: HyperConv3d}
 # (dims, batches, (C_in, C_out) pairs, sizes, kernel sizes)
@@ -43,18 +44,11 @@ QUICK_SWEEP = [
 ]
 
 
-def layer_features(layer, x: torch.Tensor):
-    extent = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation)]
-    plan = basis_fft_plan(x.shape[2:], layer._padding_pairs, extent)
-    maps = layer.hidden_channels[-1] + 1
-    return path_features(x.shape[0], layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, maps, plan)
-
-
 def with_features(row: dict) -> dict:
     """A saved measurement with its work counts recomputed (so a change of the features can be refitted)."""
     batch, c_in, c_out, size, k = row["shape"]
     x = torch.empty(batch, c_in, *([size] * row["dims"]), device="meta")
-    return {**row, "features": layer_features(CONV[row["dims"]](c_in, c_out, k), x)}
+    return {**row, "features": call_features(CONV[row["dims"]](c_in, c_out, k), x)}
 
 
 def measure(sweep, device, reps: int, max_direct_seconds: float) -> list[dict]:
@@ -67,7 +61,7 @@ def measure(sweep, device, reps: int, max_direct_seconds: float) -> list[dict]:
             x = torch.randn(batch, c_in, *([size] * dims), device=device)
             direct = CONV[dims](c_in, c_out, k, fft=False).to(device)
             fft = CONV[dims](c_in, c_out, k, fft=True).to(device)
-            features = layer_features(direct, x)
+            features = call_features(direct, x)
             for train in (True, False):
                 steps = {"fft": layer_step(fft, x, train)}
                 if once_within(layer_step(direct, x, train), max_direct_seconds, device):

@@ -152,6 +152,11 @@ class HyperConvNd(nn.Module):
         return self.kernel_net.hidden_channels
 
     @property
+    def kernel_extent(self) -> tuple[int, ...]:
+        """Extent of the (dilated) kernel per spatial dim: ``dilation * (kernel_size - 1) + 1``."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+
+    @property
     def fan_in(self) -> int:
         return self.in_channels // self.groups * math.prod(self.kernel_size)
 
@@ -368,8 +373,7 @@ class HyperConvNd(nn.Module):
         out_dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype
         compute = torch.promote_types(x.dtype, torch.float32)
         with torch.autocast(device_type, enabled=False):
-            extent = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation)]
-            plan = basis_fft_plan(x.shape[2:], pairs, extent)
+            plan = basis_fft_plan(x.shape[2:], pairs, self.kernel_extent)
             spectrum, mix = self._cached_spectrum(plan)
             bias = None if self.bias is None else self.bias.to(compute)
             y = basis_fft_conv(x.to(compute), spectrum, mix.to(compute), bias, plan, self.stride, self.groups)

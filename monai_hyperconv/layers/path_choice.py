@@ -29,6 +29,7 @@ __all__ = [
     "BENCHMARK_REPEATS",
     "auto_chooses_fft",
     "benchmark",
+    "call_features",
     "clear_choices",
     "measured_choice",
     "modelled_choice",
@@ -108,20 +109,25 @@ def measured_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
     return _choices[key]
 
 
-def modelled_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
-    """The cost model's choice for this call (stride 1); None where the device has no model or no plan exists."""
-    extent = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation)]
+def call_features(layer, x: torch.Tensor):
+    """The work counts of this call on each path (:func:`~monai_hyperconv.layers.path_cost.path_features`); None
+    when the kernel is larger than the padded input (no FFT plan exists)."""
     # plain ints: under torch.jit.trace sizes are tensors (the traced graph keeps the path of the example input)
     pairs, size, batch = layer._padding_pairs, [int(n) for n in x.shape[2:]], int(x.shape[0])
     if layer.padding_mode != "zeros":  # padded beforehand; the FFT path then sees a larger, unpadded input
         size, pairs = [n + a + b for n, (a, b) in zip(size, pairs)], ((0, 0),) * len(pairs)
     try:
-        plan = basis_fft_plan(size, pairs, extent)
+        plan = basis_fft_plan(size, pairs, layer.kernel_extent)
     except ValueError:  # kernel larger than the padded input: let the direct path raise torch's error
         return None
     maps = layer.hidden_channels[-1] + 1
-    features = path_features(batch, layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, maps, plan)
-    return fft_is_cheaper(x.device.type, layer.spatial_dims, training, features)
+    return path_features(batch, layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, maps, plan)
+
+
+def modelled_choice(layer, x: torch.Tensor, training: bool) -> bool | None:
+    """The cost model's choice for this call (stride 1); None where the device has no model or no plan exists."""
+    features = call_features(layer, x)
+    return None if features is None else fft_is_cheaper(x.device.type, layer.spatial_dims, training, features)
 
 
 def auto_chooses_fft(layer, x: torch.Tensor, training: bool) -> bool:
@@ -132,5 +138,4 @@ def auto_chooses_fft(layer, x: torch.Tensor, training: bool) -> bool:
         chosen = choice(layer, x, training)
         if chosen is not None:
             return chosen
-    extent = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation)]
-    return use_fft(x.device.type, layer.spatial_dims, extent, layer.stride, training=training)
+    return use_fft(x.device.type, layer.spatial_dims, layer.kernel_extent, layer.stride, training=training)
