@@ -1,5 +1,26 @@
 """Helpers shared by test modules (importable because ``pythonpath`` in pyproject.toml adds ``tests/``)."""
 
+# tiny embedded data and sizes per bundle, so that initialize() (which builds datasets) takes seconds
+TINY_BUNDLE_OVERRIDES = {
+    "liver_lesion_seg": {
+        "synthetic": {"num_volumes": 4, "size": 48, "num_slices": [5, 6], "seed": 0},
+        "image_size": 32,
+        "cache_workers": 0,
+        "num_workers": 0,
+    },
+    "ms_lesion_seg": {
+        "phantoms": {"num_subjects": 3, "num_timepoints": 2, "num_test_subjects": 1, "seed": 0, "voxel_size": 6},
+        "image_size": [24, 32, 24],
+        "num_workers": 0,
+    },
+    "csmri_recon": {
+        "synthetic": {"num_subjects": 6, "slices_per_subject": 2, "seed": 0},
+        "image_size": 32,
+        "cache_workers": 0,
+        "num_workers": 0,
+    },
+}
+
 
 def exception_chain_text(exc: BaseException | None) -> str:
     """Messages of an exception and of every exception it was raised from (MONAI wraps transform errors)."""

@@ -16,31 +16,11 @@ import shutil
 
 import pytest
 import torch
+from helpers import TINY_BUNDLE_OVERRIDES as TINY
 from monai.bundle import ConfigParser, ConfigWorkflow, ckpt_export, verify_net_in_out
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLES = ["liver_lesion_seg", "ms_lesion_seg", "csmri_recon"]
-
-# tiny embedded data and sizes per bundle, so that initialize() (which builds datasets) takes seconds
-TINY = {
-    "liver_lesion_seg": {
-        "synthetic": {"num_volumes": 4, "size": 48, "num_slices": [5, 6], "seed": 0},
-        "image_size": 32,
-        "cache_workers": 0,
-        "num_workers": 0,
-    },
-    "ms_lesion_seg": {
-        "phantoms": {"num_subjects": 3, "num_timepoints": 2, "num_test_subjects": 1, "seed": 0, "voxel_size": 6},
-        "image_size": [24, 32, 24],
-        "num_workers": 0,
-    },
-    "csmri_recon": {
-        "synthetic": {"num_subjects": 6, "slices_per_subject": 2, "seed": 0},
-        "image_size": 32,
-        "cache_workers": 0,
-        "num_workers": 0,
-    },
-}
 
 # meta_schema_20240725.json (MONAI's monai/bundle/meta_schema.json): top-level fields every bundle must have,
 # types of the fields it defines, and the fields of a tensor in network_data_format
