@@ -15,10 +15,15 @@ is not timed further (torch's 31x31 direct convolution at 256^2 takes about 28 s
 
 ``--compile``: also times the Hyper-UNet compiled with ``torch.compile`` (train step and eval, compiled vs eager).
 
+``--layers``: also times each hyper layer of the networks alone, on inputs of the shapes it sees in the network
+(forward + backward of a scalar loss, and eval), against the same layer of the baseline network: where the step's
+time goes.
+
 Run from the repository root with the worktree's package first on the path, e.g.::
 
     PYTHONPATH=. python benchmarks/kernel_size_speed.py [--channels 8] [--batch 4] [--size 128] [--kernels 5 15 31]
     PYTHONPATH=. python benchmarks/kernel_size_speed.py --paths [--train]
+    PYTHONPATH=. python benchmarks/kernel_size_speed.py --kernels 5 31 --layers
 """
 
 from __future__ import annotations
@@ -133,6 +138,43 @@ def path_table(device: torch.device, reps: int, train: bool, kernels: list[int])
         )
 
 
+def layer_table(nets: dict, x: torch.Tensor, reps: int, device: torch.device) -> None:
+    """Each hyper layer of the networks alone, at the input shape it sees in the network, against the baseline's."""
+    kernels = list(nets)
+    base = kernels[0]
+    layers = {k: [m for m in net.modules() if isinstance(m, HyperConv2d)] for k, net in nets.items()}
+    shapes = []
+    hooks = [m.register_forward_pre_hook(lambda m, a: shapes.append(tuple(a[0].shape))) for m in layers[base]]
+    with torch.no_grad():
+        nets[base].eval()(x)
+    for h in hooks:
+        h.remove()
+    # as in the network's backward, every layer but the first also computes the gradient of its input
+    inputs = [torch.randn(shape, device=device, requires_grad=i > 0) for i, shape in enumerate(shapes)]
+    print(f"\nHyper layers alone, ms per call (forward + backward; eval), against k = {base}\n")
+    print("| layer | in -> out | size | " + " | ".join(f"k={k} path | train | eval" for k in kernels) + " |")
+    print("|---|---|---|" + "---|---|---|" * len(kernels))
+    totals = {(k, p): 0.0 for k in kernels for p in ("train", "eval")}
+    for i, inp in enumerate(inputs):
+        steps = {(k, p): layer_step(layers[k][i], inp, p == "train") for k in kernels for p in ("train", "eval")}
+        t = time_interleaved(steps, reps, device)
+        cells = []
+        for k in kernels:
+            layer = layers[k][i]
+            with torch.no_grad():
+                path = path_name(layer._chooses_fft(inp))
+            cells.append(f"{path} | {t[(k, 'train')] * 1e3:.2f} | {t[(k, 'eval')] * 1e3:.2f}")
+            for p in ("train", "eval"):
+                totals[(k, p)] += t[(k, p)]
+        layer = layers[base][i]
+        print(f"| {i} | {layer.in_channels} -> {layer.out_channels} | {inp.shape[2]}^2 | " + " | ".join(cells) + " |")
+    for p in ("train", "eval"):
+        sums = ", ".join(
+            f"k={k} {totals[(k, p)] * 1e3:.1f} ms ({totals[(k, p)] / totals[(base, p)]:.2f})" for k in kernels
+        )
+        print(f"sum of the layers, {p}: {sums}")
+
+
 def compile_table(nets: dict, x: torch.Tensor, target: torch.Tensor, reps: int, device: torch.device) -> None:
     print("\ntorch.compile (inductor) against eager, same network (compilation in the warm-up)\n")
     print(
@@ -167,6 +209,7 @@ def main() -> None:
     parser.add_argument("--paths", action="store_true", help="the path-choice table of single layers instead")
     parser.add_argument("--train", action="store_true", help="--paths: time forward + backward")
     parser.add_argument("--compile", action="store_true", help="also time the network under torch.compile")
+    parser.add_argument("--layers", action="store_true", help="also time each hyper layer alone")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.threads:
@@ -194,6 +237,8 @@ def main() -> None:
             f"| {k} | {train[k] * 1e3:.1f} | {train[k] / train[base]:.2f} | {evals[k] * 1e3:.1f} | "
             f"{evals[k] / evals[base]:.2f} |"
         )
+    if args.layers:
+        layer_table(nets, x, args.reps, device)
     if args.compile:
         compile_table(nets, x, target, args.reps, device)
 
