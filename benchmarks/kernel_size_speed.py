@@ -152,7 +152,9 @@ def layer_table(nets: dict, x: torch.Tensor, reps: int, device: torch.device) ->
     # as in the network's backward, every layer but the first also computes the gradient of its input
     inputs = [torch.randn(shape, device=device, requires_grad=i > 0) for i, shape in enumerate(shapes)]
     print(f"\nHyper layers alone, ms per call (forward + backward; eval), against k = {base}\n")
-    print("| layer | in -> out | size | " + " | ".join(f"k={k} path | train | eval" for k in kernels) + " |")
+    print(
+        "| layer | in -> out | size | " + " | ".join(f"k={k} path (train/eval) | train | eval" for k in kernels) + " |"
+    )
     print("|---|---|---|" + "---|---|---|" * len(kernels))
     totals = {(k, p): 0.0 for k in kernels for p in ("train", "eval")}
     for i, inp in enumerate(inputs):
@@ -160,10 +162,8 @@ def layer_table(nets: dict, x: torch.Tensor, reps: int, device: torch.device) ->
         t = time_interleaved(steps, reps, device)
         cells = []
         for k in kernels:
-            layer = layers[k][i]
-            with torch.no_grad():
-                path = path_name(layer._chooses_fft(inp))
-            cells.append(f"{path} | {t[(k, 'train')] * 1e3:.2f} | {t[(k, 'eval')] * 1e3:.2f}")
+            paths = "/".join(path_name(picked(layers[k][i], inp, p == "train")) for p in ("train", "eval"))
+            cells.append(f"{paths} | {t[(k, 'train')] * 1e3:.2f} | {t[(k, 'eval')] * 1e3:.2f}")
             for p in ("train", "eval"):
                 totals[(k, p)] += t[(k, p)]
         layer = layers[base][i]
