@@ -22,6 +22,24 @@ TINY_BUNDLE_OVERRIDES = {
 }
 
 
+def tiny_bundle_workflow(bundle: str, workflow_type: str, files: list[str], bundle_root: str, **overrides):
+    """MONAI's ``ConfigWorkflow`` of a bundle's config ``files`` (merged in order) with its metadata and logging
+    files, on the tiny embedded data of :data:`TINY_BUNDLE_OVERRIDES` (``overrides`` on top); not initialized."""
+    import os
+
+    from monai.bundle import ConfigWorkflow
+
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundles", bundle, "configs")
+    return ConfigWorkflow(
+        workflow_type=workflow_type,
+        config_file=[os.path.join(configs, f) for f in files],
+        meta_file=os.path.join(configs, "metadata.json"),
+        logging_file=os.path.join(configs, "logging.conf"),
+        bundle_root=bundle_root,
+        **{**TINY_BUNDLE_OVERRIDES[bundle], **overrides},
+    )
+
+
 def exception_chain_text(exc: BaseException | None) -> str:
     """Messages of an exception and of every exception it was raised from (MONAI wraps transform errors)."""
     parts = []

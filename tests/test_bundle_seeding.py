@@ -8,24 +8,15 @@ import os
 import pytest
 import torch
 import yaml
-from helpers import TINY_BUNDLE_OVERRIDES
-from monai.bundle import ConfigWorkflow
+from helpers import TINY_BUNDLE_OVERRIDES, tiny_bundle_workflow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLES = sorted(TINY_BUNDLE_OVERRIDES)
 
 
 def _initial_weights(bundle: str, root: str, process_seed: int) -> dict[str, torch.Tensor]:
-    configs = os.path.join(REPO, "bundles", bundle, "configs")
     torch.manual_seed(process_seed)  # whatever ran in this process before the bundle
-    wf = ConfigWorkflow(
-        workflow_type="train",
-        config_file=os.path.join(configs, "train.yaml"),
-        meta_file=os.path.join(configs, "metadata.json"),
-        logging_file=os.path.join(configs, "logging.conf"),
-        bundle_root=root,
-        **TINY_BUNDLE_OVERRIDES[bundle],
-    )
+    wf = tiny_bundle_workflow(bundle, "train", ["train.yaml"], root)
     wf.initialize()
     try:
         return {k: v.detach().clone() for k, v in wf.parser.get_parsed_content("network").state_dict().items()}

@@ -16,8 +16,8 @@ import shutil
 
 import pytest
 import torch
-from helpers import TINY_BUNDLE_OVERRIDES as TINY
-from monai.bundle import ConfigParser, ConfigWorkflow, ckpt_export, verify_net_in_out
+from helpers import tiny_bundle_workflow
+from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLES = ["liver_lesion_seg", "ms_lesion_seg", "csmri_recon"]
@@ -105,15 +105,7 @@ def test_config_workflow_properties(bundle, workflow, tmp_path):
     workflow_type, files = WORKFLOWS[workflow]
     root = str(tmp_path / bundle)
     _stand_in_weights(bundle, root)  # inference / evaluation initialisation may load models/model.pt
-    configs = _configs(bundle)
-    wf = ConfigWorkflow(
-        workflow_type=workflow_type,
-        config_file=[os.path.join(configs, f) for f in files],
-        meta_file=os.path.join(configs, "metadata.json"),
-        logging_file=os.path.join(configs, "logging.conf"),
-        bundle_root=root,
-        **TINY[bundle],
-    )
+    wf = tiny_bundle_workflow(bundle, workflow_type, files, root)
     wf.initialize()
     assert not wf.check_properties()
     # the ids the model-zoo's tools set: data and preprocessing are reached through the dataset's references
