@@ -11,6 +11,8 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
   :func:`save_materialized_weights` exports for deployment.
 - :mod:`~monai_hyperconv.engines.validation`: checks of loaded images and labels that name the file.
 - :class:`EpochTimeLimit`: end training at an epoch boundary within a wall-clock budget.
+- :class:`BestEpochEarlyStopping`: end training when the best validation epoch lies ``patience`` epochs back;
+  :class:`LearningCurveWriter`: the per-epoch training loss and validation metrics as a CSV.
 - :func:`init_output_bias`: start sigmoid outputs at the foreground prior (rare lesions).
 - :class:`VolumeSliceDataset`: 2D slices of volumes decoded and preprocessed once (cached).
 - :mod:`~monai_hyperconv.engines.runtime`: :func:`auto_num_workers` (data-loader workers from the machine),
@@ -21,6 +23,7 @@ Atomic writers, ``as_bool``, ``is_main_process`` and the file checks are in :mod
 """
 
 from monai_hyperconv.engines.checkpoint import AtomicFileSaver, ResumableCheckpointer
+from monai_hyperconv.engines.early_stopping import BestEpochEarlyStopping, LearningCurveWriter, read_learning_curve
 from monai_hyperconv.engines.init import init_output_bias
 from monai_hyperconv.engines.noise_sweep import (
     NoiseSweep,
@@ -54,11 +57,13 @@ from monai_hyperconv.engines.weights import (
 
 __all__ = [
     "AtomicFileSaver",
+    "BestEpochEarlyStopping",
     "CheckImageLabeld",
     "CheckedCheckpointLoader",
     "CheckedLoadImaged",
     "EpochTimeLimit",
     "FolderInUseError",
+    "LearningCurveWriter",
     "NoiseSweep",
     "ResumableCheckpointer",
     "RunLock",
@@ -83,6 +88,7 @@ __all__ = [
     "plot_noise_sweeps",
     "prepare_run",
     "randomizable_transforms",
+    "read_learning_curve",
     "read_sweep_csv",
     "release_all",
     "run_if",

@@ -7,9 +7,12 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from monai_hyperconv.analysis.compare.claims import paper_claims
+from monai_hyperconv.analysis.compare.curves import plot_learning_curves
 from monai_hyperconv.analysis.compare.plan import Evaluation
 from monai_hyperconv.analysis.compare.stats import PairedDifference, mean_sd, paired_difference, t_quantile
 from monai_hyperconv.analysis.reports import markdown_table, write_csv
+from monai_hyperconv.engines.early_stopping import read_learning_curve
 from monai_hyperconv.utils.atomic import atomic_write_text
 
 if TYPE_CHECKING:  # annotations only: the runner imports this module
@@ -149,6 +152,11 @@ def _settings_lines(runner: ComparisonRunner, rows: Sequence[Mapping], paths: Ma
 
 
 # -- several seeds: mean ± sd per model, paired differences against the baseline -----------------------------------
+# what each run's training gives besides the metrics: its time, its best validation epoch (the epoch model.pt holds,
+# at which every metric is measured), how many epochs it ran (early stopping) and the smoothness of its kernels
+_TRAINING_COLUMNS = ("train_seconds", "best_epoch", "epochs_run", "kernel_smoothness")
+
+
 def _num(value: float | None) -> str:
     if value is None:
         return "–"
@@ -198,7 +206,7 @@ def model_summary(runner: ComparisonRunner, rows: Sequence[Mapping]) -> list[dic
         out["receptive_field_source"] = runs[0].get("receptive_field_source")
         out["n_seeds"] = len(runs)
         out["seeds"] = " ".join(str(r["seed"]) for r in runs)
-        for column in [*metric_columns(runner.metric_name, runner.evaluations), "train_seconds"]:
+        for column in [*metric_columns(runner.metric_name, runner.evaluations), *_TRAINING_COLUMNS]:
             values = [float(r[column]) for r in runs if r.get(column) is not None]
             if values:
                 out[column], out[f"{column}_sd"] = mean_sd(values)
@@ -241,11 +249,11 @@ def write_multi_seed_report(runner: ComparisonRunner, rows: Sequence[Mapping]) -
 
     metrics = metric_columns(runner.metric_name, runner.evaluations)
     out = runner.output_dir
-    run_columns = ["model", "seed", *metrics, "train_seconds", "parameters", "fragment"]
+    run_columns = ["model", "seed", *metrics, *_TRAINING_COLUMNS, "parameters", "fragment"]
     paths = {"runs_csv": write_csv(rows, os.path.join(out, "comparison_runs.csv"), run_columns)}
     summary = model_summary(runner, rows)
     columns = ["model", "parameters", "receptive_field", "n_seeds", "seeds"]
-    columns += [c for m in [*metrics, "train_seconds"] for c in (m, f"{m}_sd")]
+    columns += [c for m in [*metrics, *_TRAINING_COLUMNS] for c in (m, f"{m}_sd")]
     paths["csv"] = write_csv(
         summary, os.path.join(out, "comparison.csv"), [*columns, "receptive_field_source", "fragment"]
     )
@@ -262,6 +270,15 @@ def write_multi_seed_report(runner: ComparisonRunner, rows: Sequence[Mapping]) -
             )
         title = f"{runner.metric_name} under test-time noise, mean over seeds ({os.path.basename(runner.bundle_root)})"
         paths["png"] = plot_noise_sweeps(means, os.path.join(out, "robustness.png"), title)
+    curves_by_model = _learning_curves(runner, rows)
+    if curves_by_model:
+        best = {
+            m: [int(r["best_epoch"]) for r in rows if r["model"] == m and r.get("best_epoch")] for m in curves_by_model
+        }
+        title = f"Learning curves, mean ± sd over seeds ({os.path.basename(runner.bundle_root)})"
+        paths["curves_png"] = plot_learning_curves(
+            curves_by_model, os.path.join(out, "learning_curves.png"), best, title
+        )
     markdown = multi_seed_markdown(runner, rows, summary, paired, curves, paths)
     paths["md"] = atomic_write_text(os.path.join(out, "comparison.md"), markdown)
     return paths
@@ -291,8 +308,17 @@ def multi_seed_markdown(
         for column in metrics:
             cells[column] = _mean_pm_sd([float(r[column]) for r in runs if r.get(column) is not None])
         table.append(cells)
-    lines.append(markdown_table(table, ["model", "params", "receptive_field", "n", *metrics],
-                                ["model", "params", "receptive field", "seeds", *labels]))  # fmt: skip
+        for column in ("best_epoch", "epochs_run", "kernel_smoothness"):
+            values = [float(r[column]) for r in runs if r.get(column) is not None]
+            cells[column] = _mean_pm_sd(values) if values else None
+    columns = ["model", "params", "receptive_field", "n", *metrics, "best_epoch", "epochs_run", "kernel_smoothness"]
+    headers = ["model", "params", "receptive field", "seeds", *labels, "best epoch", "epochs run", "kernel |Laplacian|"]
+    lines.append(markdown_table(table, columns, headers))
+    lines.append(
+        "Every figure is measured with the weights of the run's best validation epoch (`model.pt`), as the paper "
+        "reports; 'epochs run' differs from the budget where early stopping ended the run."
+    )
+    lines.append("")
     if paired:
         t = t_quantile(n - 1) if n > 1 else float("nan")
         lines += [
@@ -310,8 +336,17 @@ def multi_seed_markdown(
         lines.append(markdown_table(list(by_model.values()), ["model", *metrics], ["model", *labels]))
     if curves:
         lines += _robustness_markdown(runner, curves, paired)
+    if "curves_png" in paths:
+        lines += ["", f"![learning curves]({os.path.basename(paths['curves_png'])})", ""]
+    if runner.baseline is not None:
+        lines += _claims_markdown(runner, rows, curves)
     run_rows = [{**r, **{c: _num(float(r[c])) for c in metrics if r.get(c) is not None}} for r in rows]
-    lines += ["Every run:", "", markdown_table(run_rows, ["model", "seed", *metrics], ["model", "seed", *labels])]
+    run_columns = ["model", "seed", *metrics, "best_epoch", "epochs_run"]
+    lines += [
+        "Every run:",
+        "",
+        markdown_table(run_rows, run_columns, ["model", "seed", *labels, "best epoch", "epochs"]),
+    ]
     ids = ", ".join(f"`{i}`" for i in runner.seed_ids)
     lines.append(
         f"Every (model, seed) was trained by `{os.path.relpath(runner.train_config)}` with its network fragment, "
@@ -349,4 +384,41 @@ def _robustness_markdown(runner: ComparisonRunner, curves: Mapping[str, Mapping]
         ),
         "",
         markdown_table(table, columns, headers),
+    ]
+
+
+def _learning_curves(runner: ComparisonRunner, rows: Sequence[Mapping]) -> dict[str, list]:
+    """model -> the learning curve of each of its runs (those that wrote one)."""
+    curves: dict[str, list] = {}
+    for row in rows:
+        rel = row.get("learning_curve")
+        path = os.path.join(runner.output_dir, rel) if rel else None
+        if path and os.path.isfile(path):
+            curves.setdefault(row["model"], []).append(read_learning_curve(path))
+    return curves
+
+
+def _claims_markdown(runner: ComparisonRunner, rows: Sequence[Mapping], curves: Mapping[str, Mapping]) -> list:
+    """The paper's claims for every model against the baseline, with the paired interval and the verdict."""
+    metric = runner.metric_name.lower()
+    claims = paper_claims(rows, [m.name for m in runner.models], runner.baseline, metric, curves)
+    table = [
+        {"model": c.model, "claim": c.claim, "measure": c.measure, "interval": _interval(c.diff), "verdict": c.verdict}
+        for c in claims
+    ]
+    return [
+        f"## The paper's claims against `{runner.baseline}`",
+        "",
+        (
+            "Each claim is a paired difference (model − baseline at the same seed, mean [95 % t-interval]); "
+            "'supported': the interval excludes 0 on the claimed side; 'contradicted': it excludes 0 on the other "
+            "side; 'not shown': it contains 0."
+        ),
+        "",
+        markdown_table(
+            table,
+            ["model", "claim", "measure", "interval", "verdict"],
+            ["model", "claim", "measure", "difference [95 % CI]", "these runs"],
+        ),
+        "",
     ]

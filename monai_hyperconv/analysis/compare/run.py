@@ -16,11 +16,13 @@ from typing import Any
 
 from monai.bundle import ConfigParser
 
-from monai_hyperconv.analysis.checkpoint import build_bundle_network
+from monai_hyperconv.analysis.checkpoint import build_bundle_network, load_bundle_network
+from monai_hyperconv.analysis.compare.curves import curve_summary
 from monai_hyperconv.analysis.compare.launch import Launcher, inprocess_launcher, subprocess_launcher
 from monai_hyperconv.analysis.compare.plan import Evaluation, ModelSpec, load_experiment, parse_mapping
 from monai_hyperconv.analysis.compare.report import comparison_markdown, metric_columns, read_metric, write_report
 from monai_hyperconv.analysis.receptive_field import network_receptive_field
+from monai_hyperconv.analysis.smoothness import layer_smoothness
 from monai_hyperconv.utils.atomic import atomic_write_text
 
 __all__ = ["ComparisonRunner", "make_runner", "run_comparison"]
@@ -224,6 +226,7 @@ class ComparisonRunner:
             "signature": self.signature(model, "trained", seed),
             "train_seconds": time.time() - start,
             "resumed": resumed,
+            **curve_summary(os.path.join(overrides["output_dir"], "learning_curve.csv"), self.output_dir),
         }
         _write_json(os.path.join(folder, "trained.json"), marker)
         return marker
@@ -256,7 +259,9 @@ class ComparisonRunner:
                 pattern = os.path.join(out, ev.sweep_glob.format(**fields))
                 sweeps += self._collect_sweeps(model, pattern, ev.name, seed)
         row.update(self.describe_network(model))
-        row["train_seconds"] = trained.get("train_seconds")
+        row.update(self.kernel_smoothness(model, seed))
+        for key in ("train_seconds", "best_epoch", "epochs_run", "best_val_loss", "learning_curve"):
+            row[key] = trained.get(key)
         row["sweep_csvs"] = [os.path.relpath(s, self.output_dir) for s in sweeps]
         marker = {**row, "signature": self.signature(model, "result", seed)}
         _write_json(os.path.join(folder, "result.json"), marker)
@@ -303,6 +308,22 @@ class ComparisonRunner:
         rf, how = network_receptive_field(network, spatial_dims, in_channels, self.receptive_field_size)
         params = sum(p.numel() for p in network.parameters() if p.requires_grad)
         return {"parameters": params, "receptive_field": rf, "receptive_field_source": how}
+
+    def kernel_smoothness(self, model: ModelSpec, seed: int | None = None) -> dict[str, float]:
+        """The paper's kernel smoothness of the trained ``model.pt``: mean absolute Laplacian, mean over the layers
+        (lower is smoother), and the scale-free variant (Laplacian relative to the kernel's magnitude)."""
+        checkpoint = os.path.join(self.run_overrides(model, seed)["ckpt_dir"], "model.pt")
+        if not os.path.isfile(checkpoint):
+            return {}
+        overrides = {**self.overrides, **model.overrides}
+        network = load_bundle_network([self.train_config, model.fragment], checkpoint, **overrides)
+        layers = layer_smoothness(network)
+        if not layers:
+            return {}
+        return {
+            "kernel_smoothness": sum(r["mean_abs_laplacian"] for r in layers) / len(layers),
+            "kernel_smoothness_rel": sum(r["mean_abs_laplacian_rel"] for r in layers) / len(layers),
+        }
 
     # -- the whole comparison ----------------------------------------------------------------------------------
     def run(self) -> dict[str, str]:

@@ -1,0 +1,91 @@
+"""Learning curves of a comparison: each run's best validation epoch, and the mean ± sd curves per model."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from monai_hyperconv.analysis.compare.stats import mean_sd
+from monai_hyperconv.engines.early_stopping import read_learning_curve
+from monai_hyperconv.utils.atomic import atomic_save_figure
+from monai_hyperconv.utils.optional import require_pyplot
+
+__all__ = ["curve_summary", "mean_curves", "plot_learning_curves"]
+
+
+def curve_summary(path: str, relative_to: str) -> dict[str, Any]:
+    """What a run's ``learning_curve.csv`` says about its training: ``best_epoch`` (lowest ``val_loss``, the epoch
+    whose weights ``model.pt`` holds), ``best_val_loss``, ``epochs_run`` and the file (relative to ``relative_to``).
+    Empty when the run wrote no curve (a bundle without the curve handler)."""
+    if not os.path.isfile(path):
+        return {}
+    rows = read_learning_curve(path)
+    validated = [r for r in rows if math.isfinite(r.get("val_loss", math.nan))]
+    out: dict[str, Any] = {"epochs_run": int(rows[-1]["epoch"]) if rows else 0, "learning_curve": None}
+    out["learning_curve"] = os.path.relpath(path, relative_to)
+    if validated:
+        best = min(validated, key=lambda r: r["val_loss"])  # the first of equal losses, as the checkpointer keeps
+        out["best_epoch"], out["best_val_loss"] = int(best["epoch"]), float(best["val_loss"])
+    return out
+
+
+def mean_curves(curves: Sequence[Sequence[Mapping[str, float]]], column: str) -> list[tuple[int, float, float, int]]:
+    """``(epoch, mean, sd, n)`` of ``column`` over several runs' curves, at every epoch that at least one run reached
+    (runs stopped early drop out; ``n`` says how many runs each point averages; sd is 0 for a single run)."""
+    by_epoch: dict[int, list[float]] = {}
+    for rows in curves:
+        for r in rows:
+            value = r.get(column, math.nan)
+            if math.isfinite(value):
+                by_epoch.setdefault(int(r["epoch"]), []).append(value)
+    out = []
+    for epoch in sorted(by_epoch):
+        mean, sd = mean_sd(by_epoch[epoch])
+        out.append((epoch, mean, sd or 0.0, len(by_epoch[epoch])))
+    return out
+
+
+def plot_learning_curves(
+    curves: Mapping[str, Sequence[Sequence[Mapping[str, float]]]],
+    path: str,
+    best_epochs: Mapping[str, Sequence[int]] | None = None,
+    title: str | None = None,
+) -> str:
+    """Training and validation loss per epoch, one line per model with a ± sd band over its seeds; a tick per run
+    at its best validation epoch.
+
+    Args:
+        curves: model -> one learning curve (rows of :func:`read_learning_curve`) per seed.
+        path: the PNG to write.
+        best_epochs: model -> the best validation epoch of each of its runs.
+        title: figure title.
+    """
+    plt = require_pyplot("learning-curve figures")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (model, runs) in enumerate(curves.items()):
+        colour = colours[i % len(colours)]
+        for ax, column in zip(axes, ("train_loss", "val_loss")):
+            points = mean_curves(runs, column)
+            if not points:
+                continue
+            epochs, means, sds, _ = zip(*points)
+            ax.plot(epochs, means, color=colour, label=f"{model} ({len(runs)} seeds)")
+            ax.fill_between(epochs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
+                            color=colour, alpha=0.18, linewidth=0)  # fmt: skip
+            if column == "val_loss" and best_epochs and best_epochs.get(model):
+                lookup = dict(zip(epochs, means))
+                marks = [e for e in best_epochs[model] if e in lookup]
+                ax.plot(marks, [lookup[e] for e in marks], "v", color=colour, markersize=5)
+    for ax, name in zip(axes, ("training loss (mean over the epoch)", "validation loss (▼: a run's best epoch)")):
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("loss")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return atomic_save_figure(fig, path, dpi=110)
