@@ -17,22 +17,28 @@ from monai_hyperconv.apps.csmri.discovery import (
     subject_of,
 )
 from monai_hyperconv.apps.csmri.evaluation import CSMRITestReport, image_name
+from monai_hyperconv.apps.csmri.head_slices import HEAD_MANIFEST, ensure_head_slices, generate_head_slices
 from monai_hyperconv.apps.csmri.icbm152_slices import EMBEDDED_MANIFEST, ensure_icbm152_slices, generate_icbm152_slices
 from monai_hyperconv.apps.csmri.plots import NoiseExamples, plot_noise_examples, plot_test_violins
+from monai_hyperconv.apps.csmri.real_scans import RealScanSummary, real_scan_items, summarize_by_volume
 from monai_hyperconv.apps.csmri.report import REPORT_FIELDS, read_test_report
 from monai_hyperconv.apps.csmri.transforms import LoadMRISliced, undersampling_probability
 
 __all__ = [
     "CSMRI_SPLIT",
     "EMBEDDED_MANIFEST",
+    "HEAD_MANIFEST",
     "NIFTI_PATTERNS",
     "REPORT_FIELDS",
     "CSMRITestReport",
     "LoadMRISliced",
     "NoiseExamples",
+    "RealScanSummary",
     "csmri_inference_files",
+    "ensure_head_slices",
     "ensure_icbm152_slices",
     "find_csmri_images",
+    "generate_head_slices",
     "generate_icbm152_slices",
     "image_name",
     "load_csmri_datalist",
@@ -41,8 +47,10 @@ __all__ = [
     "plot_test_violins",
     "prepare_csmri_datalist",
     "read_test_report",
+    "real_scan_items",
     "split_by_subject",
     "subject_of",
+    "summarize_by_volume",
     "undersampling_probability",
     "write_csmri_datalist",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import torch.distributed as dist
 
 from monai_hyperconv.apps.csmri.discovery import CSMRI_SPLIT, find_csmri_images, split_by_subject, subject_of
+from monai_hyperconv.apps.csmri.head_slices import ensure_head_slices
 from monai_hyperconv.apps.csmri.icbm152_slices import ensure_icbm152_slices
 from monai_hyperconv.apps.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist
 from monai_hyperconv.utils.atomic import atomic_write_json
@@ -61,13 +62,15 @@ def prepare_csmri_datalist(
     slice_range: Sequence[float] = (0.3, 0.7),
     synthetic: Mapping | None = None,
     generate_data: bool | str = True,
+    head_template: str | None = None,
 ) -> dict[str, list]:
     """The bundle's datalist: reuse ``datalist_file`` when it exists, else find, split by subject and write it.
 
     When ``dataset_dir`` is missing or empty, ``generate_data`` is on (a flag from YAML or the command line) and
-    ``synthetic`` is not None, the embedded ICBM152 slices are generated there first (``synthetic`` = arguments of
-    :func:`generate_icbm152_slices`). In a distributed run rank 0 prepares and the other ranks wait, so data are
-    generated and the JSON written once.
+    ``synthetic`` is not None, the embedded data are generated there first: slices of synthetic heads made from
+    ``head_template`` (:func:`generate_head_slices`, the bundle's default) or, without a template, the older
+    skull-stripped ICBM152 slices (:func:`generate_icbm152_slices`); ``synthetic`` = that generator's arguments.
+    In a distributed run rank 0 prepares and the other ranks wait, so data are generated and the JSON written once.
 
     Returns:
         ``{"training", "validation", "test"}`` lists of ``{"image", "slice", "subject"}`` with absolute paths.
@@ -76,7 +79,9 @@ def prepare_csmri_datalist(
         synthetic = None
     distributed = dist.is_available() and dist.is_initialized()
     if not distributed or dist.get_rank() == 0:
-        result = _prepare(dataset_dir, datalist_file, seed, proportions, slices_per_volume, slice_range, synthetic)
+        result = _prepare(
+            dataset_dir, datalist_file, seed, proportions, slices_per_volume, slice_range, synthetic, head_template
+        )
     if distributed:
         dist.barrier()
         if dist.get_rank() != 0:
@@ -84,8 +89,10 @@ def prepare_csmri_datalist(
     return result
 
 
-def _prepare(dataset_dir, datalist_file, seed, proportions, slices_per_volume, slice_range, synthetic):
-    if synthetic is not None:
+def _prepare(dataset_dir, datalist_file, seed, proportions, slices_per_volume, slice_range, synthetic, head=None):
+    if synthetic is not None and head:
+        ensure_head_slices(dataset_dir, head, **dict(synthetic))
+    elif synthetic is not None:
         ensure_icbm152_slices(dataset_dir, **dict(synthetic))
     items = find_csmri_images(dataset_dir, slices_per_volume, slice_range)
     if not items:
@@ -112,6 +119,7 @@ def csmri_inference_files(
     slice_range: Sequence[float] = (0.3, 0.7),
     synthetic: Mapping | None = None,
     generate_data: bool | str = True,
+    head_template: str | None = None,
 ) -> list[dict]:
     """Inputs of the inference workflow: the NIfTI slices / volumes of ``input_dir``, or the test split of the
     bundle's datalist (:func:`prepare_csmri_datalist` with the other arguments).
@@ -127,6 +135,7 @@ def csmri_inference_files(
     if dataset_dir is None:
         raise ValueError("Give input_dir, or dataset_dir (and datalist_file) to use the test split.")
     split = prepare_csmri_datalist(
-        dataset_dir, datalist_file, seed, CSMRI_SPLIT, slices_per_volume, slice_range, synthetic, generate_data
-    )
+        dataset_dir, datalist_file, seed, CSMRI_SPLIT, slices_per_volume, slice_range, synthetic, generate_data,
+        head_template,
+    )  # fmt: skip
     return [dict(it) for it in split["test"]]

@@ -35,6 +35,8 @@ class LoadMRISliced(MapTransform):
         keys: keys holding file paths (or arrays).
         slice_key: key of the axial slice fraction (-1 or missing for 2D files).
         upper: upper percentile mapped to 1 (robust to a few bright voxels).
+        square_pixels: resample the slice along its coarser in-plane axis to the finer pixel spacing of its affine
+            (e.g. a 2 x 3 mm axial slice of a coronal scan to 2 x 2 mm), so that anatomy keeps its proportions.
         allow_missing_keys: do not raise when a key is missing.
 
     Raises:
@@ -42,10 +44,16 @@ class LoadMRISliced(MapTransform):
     """
 
     def __init__(
-        self, keys: KeysCollection = "image", slice_key: str = "slice", upper: float = 99.5, allow_missing_keys=False
+        self,
+        keys: KeysCollection = "image",
+        slice_key: str = "slice",
+        upper: float = 99.5,
+        square_pixels: bool | str = False,
+        allow_missing_keys=False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.slice_key = slice_key
+        self.square_pixels = as_bool(square_pixels, "square_pixels")
         self.loader = LoadImage(image_only=True)
         self.orient = Orientation(axcodes="RAS", labels=None)  # labels from the (RAS) space of the MetaTensor
         self.scale = ScaleIntensityRangePercentiles(lower=0.0, upper=upper, b_min=0.0, b_max=1.0, clip=True)
@@ -95,6 +103,8 @@ class LoadMRISliced(MapTransform):
         else:
             data = self.scale(data[None])
             data = data.as_tensor() if isinstance(data, MetaTensor) else data
+        if self.square_pixels:
+            data, affine = _square_pixels(data, affine)
         # what LoadImage records, so that writers (SaveImage) and inverses find the slice's own geometry
         meta.update(
             {
@@ -112,6 +122,20 @@ class LoadMRISliced(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.slice_of(d[key], fraction)
         return d
+
+
+def _square_pixels(data: torch.Tensor, affine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Resample a ``(1, H, W)`` slice so that both in-plane pixel spacings of ``affine`` equal the finer one."""
+    spacing = torch.linalg.norm(affine[:3, :2], dim=0)
+    finest = float(spacing.min())
+    if finest <= 0 or float(spacing.max()) <= finest * 1.01:
+        return data, affine
+    size = [round((n - 1) * float(s) / finest) + 1 for n, s in zip(data.shape[1:], spacing)]  # same extent
+    out = torch.nn.functional.interpolate(data[None].float(), size=size, mode="bilinear", align_corners=True)[0]
+    affine = affine.clone()
+    for axis, (n, m) in enumerate(zip(data.shape[1:], size)):
+        affine[:3, axis] *= (n - 1) / max(m - 1, 1)
+    return out, affine
 
 
 def undersampling_probability(undersample_input: bool | str) -> float:
