@@ -126,6 +126,7 @@ def hyperize(
     transposed_kernel_size: int | Sequence[int] | None = None,
     init: str = "random",
     fit_steps: int = 100,
+    fit_ridge: float = 0.0,
     **hyper_kwargs,
 ) -> nn.Module:
     """Replace every ``nn.Conv1d/2d/3d`` and ``nn.ConvTranspose1d/2d/3d`` with a kernel larger than 1 by a
@@ -152,6 +153,12 @@ def hyperize(
             positions, so the size may only change by an even number per dim (a ValueError says otherwise).
         init: ``"random"`` (fresh kernel networks) or ``"fit"`` (fitted to the replaced weights, see above).
         fit_steps: Adam refinement steps per layer with ``init="fit"`` when the least-squares solve is not exact.
+        fit_ridge: with ``init="fit"``, Tikhonov regularisation of the output layer's solve, relative to the
+            largest squared singular value of the tap features
+            (:func:`~monai_hyperconv.layers.kernel_fit.solve_output_layer`); 0 (default): the exact
+            minimum-norm solve, whose output weights can reach the hundreds where N_L + 1 >= taps, so that
+            fine-tuning the hidden layers moves the kernels by hundreds of times their step. ``1e-4`` keeps the
+            weights bounded at a small fit error (see ``bundles/liver_lesion_seg/docs/evidence.md``).
         hyper_kwargs: further keyword arguments of :class:`HyperConvNd` (``negative_slope``, ``fft``); ``fft``
             is not passed to transposed layers, which always use the direct path.
 
@@ -172,14 +179,14 @@ def hyperize(
         else:
             layer = _hyper_conv(module, _requested_size(kernel_size, module), hidden_channels, hyper_kwargs)
         if init == "fit":
-            _warm_start(layer, module, name, fit_steps)
+            _warm_start(layer, module, name, fit_steps, fit_ridge)
         return layer
 
     return replace_matching_modules(model, convert)
 
 
-def _warm_start(layer: HyperConvNd, module: nn.Module, name: str, steps: int) -> None:
-    record = fit_hyper_layer(layer, module.weight, module.bias, steps=steps)
+def _warm_start(layer: HyperConvNd, module: nn.Module, name: str, steps: int, ridge: float = 0.0) -> None:
+    record = fit_hyper_layer(layer, module.weight, module.bias, steps=steps, ridge=ridge)
     layer.fit_record = record
     logger.info(
         "hyperize fit %s: %s kernel %s -> %s (%s), %d taps, N_L=%d, relative kernel error %.3g%s",

@@ -44,6 +44,7 @@ def hyperize_checkpoint(
     *,
     transposed_kernel_size: int | Sequence[int] | None = None,
     fit_steps: int = 100,
+    fit_ridge: float = 0.0,
     report_file: str | os.PathLike | None = None,
     save_path: str | os.PathLike | None = None,
     map_location="cpu",
@@ -59,7 +60,7 @@ def hyperize_checkpoint(
         network: the regular network the checkpoint was trained with (its ``network_def``).
         checkpoint: ``model.pt`` (a state dict) or ``checkpoint_last.pt`` of that network.
         hidden_channels: kernel-network widths of the hyper layers; the last entry is N_L.
-        kernel_size, transposed_kernel_size, fit_steps: as :func:`~monai_hyperconv.hyperize`.
+        kernel_size, transposed_kernel_size, fit_steps, fit_ridge: as :func:`~monai_hyperconv.hyperize`.
         report_file: where to write the fit report as CSV (one row per layer); None: not written.
         save_path: where to save the fitted network's state dict (e.g. to evaluate it before any training with
             the bundle's evaluation, ``--checkpoint``); None: not saved.
@@ -83,6 +84,7 @@ def hyperize_checkpoint(
     network = hyperize(
         network, kernel_size, tuple(int(c) for c in hidden_channels),
         transposed_kernel_size=transposed_kernel_size, init="fit", fit_steps=fit_steps,
+        fit_ridge=float(fit_ridge),
     )  # fmt: skip
     rows = fit_report(network)
     logger.info("warm start from %s: %s", os.fspath(checkpoint), summarize_fit(rows))

@@ -11,6 +11,7 @@ from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTransposeNd,
 )
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid, kernel_net_parameter_count
+from monai_hyperconv.layers.param_groups import hyper_param_groups, kernel_step_scale
 
 __all__ = [
     "FFT_MIN_KERNEL_SIZE",
@@ -24,7 +25,9 @@ __all__ = [
     "HyperConvTranspose3d",
     "HyperConvTransposeNd",
     "fft_conv",
+    "hyper_param_groups",
     "kernel_grid",
     "kernel_net_parameter_count",
+    "kernel_step_scale",
     "load_on_new_grid",
 ]
