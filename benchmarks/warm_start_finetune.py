@@ -19,7 +19,6 @@ import csv
 import statistics
 
 import torch
-import torch.nn.functional as F
 
 from monai_hyperconv import HyperConvNd, PaperUNet, hyperize
 from monai_hyperconv.layers import hyper_param_groups
