@@ -4,6 +4,7 @@ Commands:
     kernels  per-layer smoothness CSV and kernel grid PNG of a trained bundle network
     recap    recapitulation of learned regular kernels by hyper-networks (N_L = 8, 24): CSV and PNG
     compare  train several network fragments on one bundle and write a Table-1-style report
+    speed    epochs each model needs to reach a reference model's training loss at a given epoch (same seeds)
 
 Examples:
     python -m monai_hyperconv.analysis kernels \\
@@ -20,12 +21,18 @@ from __future__ import annotations
 
 from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitulation
 from monai_hyperconv.analysis.compare import run_comparison
+from monai_hyperconv.analysis.compare.curves import learning_speed_command
 from monai_hyperconv.utils.optional import require
 
 
 def run_analysis_cli(argv: list[str] | None = None) -> None:
     """Run a command; ``argv`` defaults to ``sys.argv[1:]``."""
-    commands = {"kernels": analyze_kernels, "recap": analyze_recapitulation, "compare": run_comparison}
+    commands = {
+        "kernels": analyze_kernels,
+        "recap": analyze_recapitulation,
+        "compare": run_comparison,
+        "speed": learning_speed_command,
+    }
     fire = require("fire", purpose="the analysis command line")
     fire.Fire(commands, command=argv)
 

@@ -12,7 +12,7 @@ from monai_hyperconv.engines.early_stopping import read_learning_curve
 from monai_hyperconv.utils.atomic import atomic_save_figure
 from monai_hyperconv.utils.optional import require_pyplot
 
-__all__ = ["curve_summary", "mean_curves", "plot_learning_curves"]
+__all__ = ["curve_summary", "epochs_to_reach", "learning_speed", "mean_curves", "plot_learning_curves"]
 
 
 def curve_summary(path: str, relative_to: str) -> dict[str, Any]:
@@ -89,3 +89,70 @@ def plot_learning_curves(
         fig.suptitle(title)
     fig.tight_layout()
     return atomic_save_figure(fig, path, dpi=110)
+
+
+def epochs_to_reach(curve: Sequence[Mapping[str, float]], target: float, column: str = "train_loss") -> int | None:
+    """The first epoch whose ``column`` is at or below ``target``; None when the curve never gets there."""
+    for row in curve:
+        if row.get(column, math.nan) <= target:
+            return int(row["epoch"])
+    return None
+
+
+def learning_speed(
+    reference: Mapping[int, Sequence[Mapping[str, float]]],
+    runs: Mapping[int, Sequence[Mapping[str, float]]],
+    reference_epoch: int = 10,
+    column: str = "train_loss",
+) -> list[dict[str, Any]]:
+    """Per seed: how many epochs ``runs`` need to reach the ``column`` value that ``reference`` (the baseline at the
+    same seed) has at ``reference_epoch``, and that count over ``reference_epoch`` (None where it never does).
+
+    Args:
+        reference: seed -> the baseline's learning curve.
+        runs: seed -> the model's learning curve.
+        reference_epoch: the baseline's epoch that sets the target.
+        column: the curve's column (``train_loss``).
+    """
+    out = []
+    for seed in sorted(set(reference) & set(runs)):
+        row = next((r for r in reference[seed] if int(r["epoch"]) == reference_epoch), None)
+        if row is None or not math.isfinite(row.get(column, math.nan)):
+            continue
+        target = float(row[column])
+        epochs = epochs_to_reach(runs[seed], target, column)
+        out.append({
+            "seed": seed, "target": target, "epochs": epochs, "epochs_run": int(runs[seed][-1]["epoch"]),
+            "ratio": None if epochs is None else epochs / reference_epoch,
+        })  # fmt: skip
+    return out
+
+
+def learning_speed_command(
+    reference: str, runs: Sequence[str] | str, reference_epoch: int = 10, column: str = "train_loss"
+) -> None:
+    """``python -m monai_hyperconv.analysis speed --reference <model dir> --runs "[<model dir>, ...]"``: for each
+    model folder of a comparison (``<output_dir>/<model>``, holding ``seed<k>/train_outputs/learning_curve.csv``),
+    the epochs each seed needs to reach the reference model's ``column`` at ``reference_epoch`` (same seed); prints
+    one line per model (the ratio to ``reference_epoch``: mean, worst, seeds that never reach it)."""
+    import glob
+
+    def curves(folder: str) -> dict[int, list]:
+        found = {}
+        for path in sorted(glob.glob(os.path.join(folder, "seed*", "train_outputs", "learning_curve.csv"))):
+            seed = int(os.path.basename(os.path.dirname(os.path.dirname(path)))[len("seed") :])
+            found[seed] = read_learning_curve(path)
+        if not found:
+            raise FileNotFoundError(f"no seed*/train_outputs/learning_curve.csv under {folder!r}.")
+        return found
+
+    base = curves(reference)
+    for folder in [runs] if isinstance(runs, str) else list(runs):
+        speed = learning_speed(base, curves(folder), int(reference_epoch), column)
+        ratios = [r["ratio"] for r in speed if r["ratio"] is not None]
+        never = [r["seed"] for r in speed if r["ratio"] is None]
+        summary = f"mean {sum(ratios) / len(ratios):.2f}x, worst {max(ratios):.2f}x" if ratios else "no seed reaches it"
+        print(
+            f"{os.path.basename(os.path.normpath(folder))}: epochs to reach {os.path.basename(reference)}'s {column} "
+            f"at epoch {reference_epoch}, per seed {[r['epochs'] for r in speed]} ({summary}; never: {never})"
+        )
