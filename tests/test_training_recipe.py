@@ -136,3 +136,36 @@ def test_paper_claims_from_runs():
     assert claims["more robust to gaussian noise"].verdict == "supported"  # drop -0.1 against -0.3..-0.33
     assert claims["smoother kernels"].verdict == "supported"
     assert all(c.model == "hyper" for c in claims.values())
+
+
+def test_kernel_init_sets_the_initial_kernel_scale():
+    torch.manual_seed(0)
+    he = HyperConv2d(16, 16, 5)
+    torch.manual_seed(0)
+    small = HyperConv2d(16, 16, 5, kernel_init="torch")
+    fan_in = 16 * 25
+    assert float(he.kernel().std()) == pytest.approx(math.sqrt(2 / fan_in), rel=1e-4)
+    assert float(small.kernel().std()) == pytest.approx(math.sqrt(1 / (3 * fan_in)), rel=1e-4)
+    reference = nn.Conv2d(16, 16, 5)  # torch's default init: the scale "torch" matches
+    assert float(small.kernel().std()) == pytest.approx(float(reference.weight.std()), rel=0.1)
+    assert "kernel_init='torch'" in repr(small)
+    with pytest.raises(ValueError, match="kernel_init"):
+        HyperConv2d(4, 4, 3, kernel_init="xavier")
+
+
+def test_reinit_hyper_kernels():
+    from monai_hyperconv.layers import reinit_hyper_kernels
+
+    net = _net()
+    state = copy.deepcopy(net.state_dict())
+    rng = torch.get_rng_state()
+    assert reinit_hyper_kernels(net, None) is net and reinit_hyper_kernels(net, "null") is net
+    assert torch.equal(torch.get_rng_state(), rng)  # null draws nothing: a run without it is unchanged
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
+    reinit_hyper_kernels(net, "torch")
+    layers = [m for m in net.modules() if isinstance(m, HyperConv2d)]
+    for layer in layers:
+        assert layer.kernel_init == "torch"
+        assert float(layer.kernel().std()) == pytest.approx(math.sqrt(1 / (3 * layer.fan_in)), rel=1e-3)
+    with pytest.raises(ValueError, match="kernel_init"):
+        reinit_hyper_kernels(net, "big")

@@ -3,7 +3,13 @@
 from monai_hyperconv.layers import factories  # noqa: F401  (registers Conv["hyper", d], Conv["hypertrans", d])
 from monai_hyperconv.layers.fft_conv import FFT_MIN_KERNEL_SIZE, fft_conv
 from monai_hyperconv.layers.grid import load_on_new_grid
-from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
+from monai_hyperconv.layers.hyperconv import (
+    HyperConv1d,
+    HyperConv2d,
+    HyperConv3d,
+    HyperConvNd,
+    reinit_hyper_kernels,
+)
 from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTranspose1d,
     HyperConvTranspose2d,
@@ -30,4 +36,5 @@ __all__ = [
     "kernel_net_parameter_count",
     "kernel_step_scale",
     "load_on_new_grid",
+    "reinit_hyper_kernels",
 ]

@@ -30,9 +30,13 @@ from monai_hyperconv.layers.grid import (
 )
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
-__all__ = ["HyperConv1d", "HyperConv2d", "HyperConv3d", "HyperConvNd"]
+__all__ = ["KERNEL_INIT_STD", "HyperConv1d", "HyperConv2d", "HyperConv3d", "HyperConvNd", "reinit_hyper_kernels"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# standard deviation of the generated kernels at initialisation, by ``kernel_init``, from the layer's fan-in:
+# "he" is Kaiming-normal with the ReLU gain (the paper's release initialises its kernel networks He-normal);
+# "torch" is the std of torch.nn.Conv*d's default weights (Kaiming-uniform, a = sqrt(5)), the regular layer's
+KERNEL_INIT_STD = {"he": lambda fan_in: math.sqrt(2.0 / fan_in), "torch": lambda fan_in: math.sqrt(1.0 / (3 * fan_in))}
 _CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 # Fused optimizers (Adam(fused=True), SGD(fused=True), ...) update parameters without bumping their version
@@ -76,6 +80,11 @@ class HyperConvNd(nn.Module):
             ``ceil(size / stride)`` outputs, as MONAI's ``same_padding``.
         hidden_channels: hidden widths of the kernel network; the last entry is the paper's N_L.
         negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
+        kernel_init: the initial kernels' standard deviation (the kernel network is initialised so that its kernels
+            have it, see :meth:`CoordinateKernelNet.reset_parameters`): ``"he"`` (default) ``sqrt(2 / fan_in)``, or
+            ``"torch"`` ``sqrt(1 / (3 fan_in))``, that of a ``torch.nn.Conv{N}d``'s default weights. Under batch norm
+            the kernels' scale sets how far a step moves them relative to their size: with ``"he"`` they start 2.45x
+            larger than the regular kernels they replace.
         fft: ``"auto"`` picks the direct or the FFT path per call, from a cost model of both in the input size,
             channels, batch and kernel (calibrated per device type), or, with
             ``monai_hyperconv.layers.path_choice.benchmark = True``, from a one-time measurement of both paths per
@@ -109,11 +118,15 @@ class HyperConvNd(nn.Module):
         negative_slope: float = 0.1,
         padding_mode: str = "zeros",
         fft: bool | str = "auto",
+        kernel_init: str = "he",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         n = self.spatial_dims
+        if kernel_init not in KERNEL_INIT_STD:
+            raise ValueError(f"kernel_init must be one of {sorted(KERNEL_INIT_STD)}, got {kernel_init!r}.")
+        self.kernel_init = kernel_init
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must divide by groups ({groups})."
@@ -171,8 +184,8 @@ class HyperConvNd(nn.Module):
         return tuple((p, p) for p in padding)
 
     def reset_parameters(self) -> None:
-        """Kaiming-normal (ReLU gain) kernel statistics at construction; torch's default bias init."""
-        self.kernel_net.reset_parameters(self.grid, target_std=math.sqrt(2.0 / self.fan_in))
+        """Kernel statistics of ``kernel_init`` (default: Kaiming-normal, ReLU gain); torch's default bias init."""
+        self.kernel_net.reset_parameters(self.grid, target_std=KERNEL_INIT_STD[self.kernel_init](self.fan_in))
         if self.bias is not None:
             bound = 1.0 / math.sqrt(self.fan_in)
             nn.init.uniform_(self.bias, -bound, bound)
@@ -394,6 +407,8 @@ class HyperConvNd(nn.Module):
             s += f", padding_mode={self.padding_mode!r}"
         if self.fft != "auto":
             s += f", fft={self.fft}"
+        if self.kernel_init != "he":
+            s += f", kernel_init={self.kernel_init!r}"
         if self.grid_scale != (1.0,) * self.spatial_dims:
             s += f", grid_scale={self.grid_scale}, trained kernel_size={self.base_kernel_size}"
         return s
@@ -415,3 +430,20 @@ class HyperConv3d(HyperConvNd):
     """3-d hyper-convolution; see :class:`HyperConvNd`."""
 
     spatial_dims = 3
+
+
+def reinit_hyper_kernels(model: nn.Module, kernel_init: str | None = None) -> nn.Module:
+    """Re-draw every hyper-convolution of ``model`` with ``kernel_init`` (see :class:`HyperConvNd`), in place.
+
+    For networks built without a ``kernel_init`` argument (a bundle's ``network_def``): ``None`` (or ``"null"``)
+    changes nothing and draws no random numbers, so a run without it is the same run as before.
+    """
+    if kernel_init is None or (isinstance(kernel_init, str) and kernel_init.strip().lower() in ("null", "none")):
+        return model
+    if kernel_init not in KERNEL_INIT_STD:
+        raise ValueError(f"kernel_init must be null or one of {sorted(KERNEL_INIT_STD)}, got {kernel_init!r}.")
+    for module in model.modules():
+        if isinstance(module, HyperConvNd):
+            module.kernel_init = kernel_init
+            module.reset_parameters()
+    return model
