@@ -4,6 +4,7 @@ Commands:
     kernels  per-layer smoothness CSV and kernel grid PNG of a trained bundle network
     recap    recapitulation of learned regular kernels by hyper-networks (N_L = 8, 24): CSV and PNG
     compare  train several network fragments on one bundle and write a Table-1-style report
+    monitor  per-layer kernel movement per step from a training run's training_monitor.csv (monitor_training true)
     speed    epochs each model needs to reach a reference model's training loss at a given epoch (same seeds)
 
 Examples:
@@ -22,6 +23,8 @@ from __future__ import annotations
 from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitulation
 from monai_hyperconv.analysis.compare import run_comparison
 from monai_hyperconv.analysis.compare.curves import learning_speed_command
+from monai_hyperconv.analysis.training_monitor import monitor_command
+from monai_hyperconv.utils.errors import install_excepthook
 from monai_hyperconv.utils.optional import require
 
 
@@ -32,10 +35,12 @@ def run_analysis_cli(argv: list[str] | None = None) -> None:
         "recap": analyze_recapitulation,
         "compare": run_comparison,
         "speed": learning_speed_command,
+        "monitor": monitor_command,
     }
     fire = require("fire", purpose="the analysis command line")
     fire.Fire(commands, command=argv)
 
 
 if __name__ == "__main__":
+    install_excepthook()  # a failing command ends with its root cause (a bundle run of it installs it too)
     run_analysis_cli()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import os
+import statistics
 
 import torch
 from ignite.engine import Engine, Events
@@ -27,7 +28,7 @@ from monai_hyperconv.layers import HyperConvNd
 from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
 from monai_hyperconv.utils.flags import as_bool
 
-__all__ = ["TrainingMonitor"]
+__all__ = ["TrainingMonitor", "monitor_command", "summarize_monitor"]
 
 COLUMNS = (
     "iteration", "epoch", "layer", "kind", "rel_change", "kernel_norm", "grad_norm", "grad_hidden", "grad_out_weight",
@@ -138,3 +139,51 @@ class TrainingMonitor:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize_monitor(path: str, first_steps: int = 10) -> list[dict]:
+    """Per layer of a ``training_monitor.csv``: median relative kernel change over the first ``first_steps``
+    recorded steps and over all, the kernel norm at the first and last record, median gradient norm and the relative
+    smoothness at the first and last record."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and "rel_change" not in rows[0]:
+        raise ValueError(f"{path} is not a training monitor CSV (expected a 'rel_change' column).")
+    layers: dict[str, list[dict]] = {}
+    for row in rows:
+        layers.setdefault(row["layer"], []).append(row)
+
+    def values(rs, key):
+        return [float(r[key]) for r in rs if r.get(key) not in ("", "nan", None)]
+
+    out = []
+    for layer, rs in layers.items():
+        change = values(rs, "rel_change")
+        out.append({
+            "layer": layer, "kind": rs[0]["kind"], "steps": len(rs),
+            "rel_change_first": statistics.median(change[:first_steps]) if change else float("nan"),
+            "rel_change": statistics.median(change) if change else float("nan"),
+            "kernel_norm_first": float(rs[0]["kernel_norm"]), "kernel_norm_last": float(rs[-1]["kernel_norm"]),
+            "grad_norm": statistics.median(values(rs, "grad_norm")),
+            "smoothness_rel_first": float(rs[0]["smoothness_rel"]), "smoothness_rel_last": float(rs[-1]["smoothness_rel"]),
+        })  # fmt: skip
+    return out
+
+
+def monitor_command(csv_files: str | list[str], first_steps: int = 10) -> None:
+    """``python -m monai_hyperconv.analysis monitor --csv_files "[a/training_monitor.csv, b/...]"``: per file, the
+    network's median over layers of the relative kernel change per step (first steps and all) and the kernel norm
+    growth, then one line per layer."""
+    for path in [csv_files] if isinstance(csv_files, str) else list(csv_files):
+        rows = summarize_monitor(path, first_steps)
+        med = _median([r["rel_change_first"] for r in rows]), _median([r["rel_change"] for r in rows])
+        growth = _median([r["kernel_norm_last"] / r["kernel_norm_first"] for r in rows])
+        print(f"{path}: {len(rows)} layers, median relative kernel change per step: first {first_steps} steps "
+              f"{med[0]:.4f}, all {rows[0]['steps']} steps {med[1]:.4f}; median kernel norm growth {growth:.3f}x")  # fmt: skip
+        for r in rows:
+            print(f"  {r['layer']:36s} {r['rel_change_first']:.4f} {r['rel_change']:.4f} "
+                  f"norm {r['kernel_norm_first']:.2f}->{r['kernel_norm_last']:.2f}")  # fmt: skip
