@@ -1,26 +1,24 @@
 """monai_hyperconv: hyper-convolutions (kernels generated from grid coordinates) as MONAI components.
 
-Importing the package registers ``Conv["hyper", d]`` with MONAI's layer factory and makes every layer, block,
-network, transform, engine and app component resolvable by its short name in MONAI bundle configs
-(``_target_: PaperUNet``).
+Importing the package loads only the core (``layers``, ``blocks``, ``networks``, ``convert``, and ``utils``) and
+registers ``Conv["hyper", d]`` / ``Conv["hypertrans", d]`` with MONAI's layer factory; it changes nothing else in
+the process (no ``sys.excepthook``, no optimizer hook). The machinery of the bundles (``transforms``, ``engines``,
+``apps``, ``analysis``) is imported where it is used: a bundle config lists ``$import monai_hyperconv.apps.liver``
+(etc.) in its ``imports``, which also makes that module's components resolvable by short ``_target_`` name. After
+``import monai_hyperconv`` they are still reachable as attributes (``monai_hyperconv.engines.NoiseSweep``): the
+first access imports the sub-package. A bundle run installs the last-line error report itself
+(:func:`monai_hyperconv.utils.install_excepthook`, the first entry of every bundle's ``initialize`` list).
 
 Layout, imports running one way (``tests/test_layering.py``): ``utils`` <- the core (``layers`` <- ``blocks`` <-
 ``networks`` <- ``convert``) <- ``transforms`` <- ``engines`` <- ``apps`` (shared helpers <- ``liver``, ``ms``,
 ``csmri``) <- ``analysis``.
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
-from monai_hyperconv.utils.errors import install_excepthook
-
-# a failing bundle run ends with the root cause (the file and what was expected), exit status 1, never an abort
-install_excepthook()
-
-# the task apps' components resolve by short name in bundle configs once their modules are imported
-import monai_hyperconv.apps.csmri
-import monai_hyperconv.apps.liver
-import monai_hyperconv.apps.ms  # noqa: F401  (only imported, for the side effect above)
-from monai_hyperconv import apps, blocks, engines, layers, networks, transforms, utils
+from monai_hyperconv import blocks, layers, networks, utils
 from monai_hyperconv.convert import fit_report, hyperize, materialize, resample_kernels
 from monai_hyperconv.layers import (
     HyperConv1d,
@@ -57,9 +55,7 @@ __all__ = [
     "MultiBranchUNet",
     "PaperUNet",
     "__version__",
-    "apps",
     "blocks",
-    "engines",
     "fit_report",
     "hyperize",
     "layers",
@@ -68,6 +64,18 @@ __all__ = [
     "networks",
     "receptive_field",
     "resample_kernels",
-    "transforms",
     "utils",
 ]
+
+# imported on first attribute access, never by ``import monai_hyperconv`` (they pull the bundles' dependencies)
+_LAZY_SUBPACKAGES = ("analysis", "apps", "engines", "transforms")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBPACKAGES))

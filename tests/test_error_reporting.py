@@ -34,7 +34,10 @@ def test_root_cause_and_summary_line():
 
 
 def test_uncaught_error_ends_with_the_root_cause():
-    code = "import monai_hyperconv\nraise RuntimeError('wrapper') from FileNotFoundError('/x/model.pt is missing')"
+    code = (
+        "from monai_hyperconv.utils import install_excepthook\ninstall_excepthook()\n"
+        "raise RuntimeError('wrapper') from FileNotFoundError('/x/model.pt is missing')"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, cwd=REPO, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == "monai_hyperconv error: FileNotFoundError: /x/model.pt is missing"

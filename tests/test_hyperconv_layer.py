@@ -363,6 +363,52 @@ def test_cached_kernel_is_fresh_after_a_fused_optimizer_step(optimizer):
         torch.testing.assert_close(layer.kernel(), layer._generate_kernel(), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("fft", [False, True])
+@pytest.mark.parametrize("grads_dropped", [False, True])
+def test_fused_step_after_a_cached_eval_forward_is_seen(fft, grads_dropped):
+    """Train forward/backward, eval forward (cached), fused Adam step, eval forward again: the new weights are used
+    (also when the gradients are set to None after the step). No process-wide optimizer hook: the layer checks its
+    own parameters (their bytes while they hold gradients)."""
+    layer = HyperConv2d(3, 3, 9, fft=fft)
+    x = torch.randn(2, 3, 16, 16)
+    opt = torch.optim.Adam(layer.parameters(), lr=0.1, fused=True)
+    for _ in range(2):
+        layer.train()
+        opt.zero_grad()
+        layer(x).square().sum().backward()
+        layer.eval()
+        with torch.no_grad():
+            before = layer(x)
+            torch.testing.assert_close(layer(x), before, rtol=0, atol=0)
+            assert (layer._cached_spec if fft else layer._cached_kernel) is not None  # served from the cache
+            versions = [p._version for p in layer.kernel_net.parameters()]
+        opt.step()
+        assert [p._version for p in layer.kernel_net.parameters()] == versions  # fused: no version bump to see
+        if grads_dropped:
+            opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            after = layer(x)
+            expected = F.conv2d(x, layer._generate_kernel(), layer.bias, padding=4)
+        scale = expected.abs().max()
+        assert (after - before).abs().max() > 1e-3 * scale
+        torch.testing.assert_close(after / scale, expected / scale, rtol=0, atol=1e-4)
+        if not fft:
+            torch.testing.assert_close(layer.kernel(), layer._generate_kernel(), rtol=0, atol=0)
+
+
+def test_cache_is_kept_while_gradients_are_held_and_nothing_changes():
+    """The byte check does not defeat the cache: with gradients held and no step, the cached kernel is reused."""
+    layer = HyperConv2d(3, 3, 5)
+    layer(torch.randn(1, 3, 8, 8)).sum().backward()
+    with torch.no_grad():
+        k = layer.kernel()
+        assert layer.kernel() is k
+    layer.kernel_net.out.weight.grad = None
+    layer.kernel_net.out.bias.grad = None
+    with torch.no_grad():
+        assert layer.kernel() is k  # other parameters still hold gradients
+
+
 def test_editing_the_returned_kernel_does_not_corrupt_the_layer():
     layer = HyperConv2d(3, 3, 3)
     x = torch.randn(1, 3, 8, 8)

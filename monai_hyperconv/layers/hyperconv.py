@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from monai_hyperconv.layers import path_choice
 from monai_hyperconv.layers.fft_conv import (
@@ -38,18 +37,6 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # "torch" is the std of torch.nn.Conv*d's default weights (Kaiming-uniform, a = sqrt(5)), the regular layer's
 KERNEL_INIT_STD = {"he": lambda fan_in: math.sqrt(2.0 / fan_in), "torch": lambda fan_in: math.sqrt(1.0 / (3 * fan_in))}
 _CONV_FUNCTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-
-# Fused optimizers (Adam(fused=True), SGD(fused=True), ...) update parameters without bumping their version
-# counters, so cached kernels also key on a count of optimizer steps, taken by a global post-step hook.
-_optimizer_steps = 0
-
-
-def _count_optimizer_step(optimizer, args, kwargs) -> None:
-    global _optimizer_steps
-    _optimizer_steps += 1
-
-
-register_optimizer_step_post_hook(_count_optimizer_step)
 
 
 def _edit_count(tensor: torch.Tensor) -> int | None:
@@ -90,10 +77,13 @@ class HyperConvNd(nn.Module):
             ``monai_hyperconv.layers.path_choice.benchmark = True``, from a one-time measurement of both paths per
             input shape (see :mod:`monai_hyperconv.layers.path_choice`); ``True`` / ``False`` force it.
 
-    The kernel is regenerated on every forward pass that records gradients. Otherwise (e.g. eval mode under
-    ``torch.no_grad``) it is cached and reused until a kernel-network parameter changes, which parameter
-    version counters, storage and dtype reveal. Edits through ``param.data`` bypass version counters: call
-    :meth:`clear_kernel_cache` after them.
+    The kernel is regenerated on every forward pass that records gradients, which also drops the cached one.
+    Otherwise (e.g. eval mode under ``torch.no_grad``) it is cached and reused until a kernel-network parameter
+    changes, which parameter version counters, storage, dtype and device reveal; fused optimizer steps
+    (``Adam(fused=True)``...) bump no version counter, so while a kernel-network parameter holds a gradient (the
+    only parameters an optimizer steps) the cache is also checked against the parameters' bytes. No process-wide
+    hook is involved. Edits through ``param.data`` bypass version counters: call :meth:`clear_kernel_cache` after
+    them.
 
     The state dict records the kernel grid (``_extra_state``: kernel size, grid scale, training kernel size):
     loading weights written on another grid raises, unless inside
@@ -156,8 +146,7 @@ class HyperConvNd(nn.Module):
             n, out_channels * (in_channels // groups), hidden_channels, negative_slope
         ).to(**factory)
         self.bias = nn.Parameter(torch.empty(out_channels, **factory)) if bias else None
-        self._cache_key: tuple | None = None
-        self._cached_kernel: torch.Tensor | None = None
+        self.clear_kernel_cache()
         self.reset_parameters()
 
     @property
@@ -203,8 +192,29 @@ class HyperConvNd(nn.Module):
         return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
     def _parameter_state(self) -> tuple:
-        params = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.kernel_net.parameters())
-        return params + (_optimizer_steps,)
+        """What reveals a kernel-network change without reading values: each parameter's storage, version counter
+        (in-place edits, unfused optimizer steps), dtype and device (``load_state_dict``, ``.to()``)."""
+        return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.kernel_net.parameters())
+
+    def _parameter_bytes(self) -> torch.Tensor | None:
+        """The kernel network's parameters as one byte vector while one of them holds a gradient, else None.
+
+        Fused optimizer steps change parameters without bumping their version counters, and an optimizer steps
+        only parameters that hold a gradient: while one does, a cached kernel is valid only if these bytes are
+        unchanged (an exact comparison, a few thousand bytes per layer). Without gradients no step can happen, and
+        the last forward that recorded gradients dropped the cache (:meth:`kernel`), so the state above suffices.
+        """
+        params = list(self.kernel_net.parameters())
+        if all(p.grad is None for p in params):
+            return None
+        with torch.no_grad():
+            return torch.cat([p.detach().reshape(-1).view(torch.uint8) for p in params])
+
+    @staticmethod
+    def _same_bytes(stored: torch.Tensor | None, current: torch.Tensor | None) -> bool:
+        if stored is None or current is None:
+            return stored is current
+        return stored.shape == current.shape and stored.device == current.device and torch.equal(stored, current)
 
     def _cache_is_valid(self) -> bool:
         kernel = self._cached_kernel
@@ -212,6 +222,7 @@ class HyperConvNd(nn.Module):
             kernel is not None
             and self._cache_key == (self._parameter_state(), _edit_count(kernel))  # the handed-out kernel unedited
             and (torch.is_inference_mode_enabled() or not kernel.is_inference())  # inference tensors stay there
+            and self._same_bytes(getattr(self, "_cache_bytes", None), self._parameter_bytes())
         )
 
     def _records_grad(self) -> bool:
@@ -224,19 +235,32 @@ class HyperConvNd(nn.Module):
         Needed only after edits that bypass parameter version counters, i.e. through ``param.data``; optimizer
         steps (fused ones included), ``load_state_dict``, ``.to()`` and in-place edits are detected.
         """
-        self._cache_key, self._cached_kernel = None, None
-        self._spectrum_key, self._cached_spec = None, None
+        self._cache_key, self._cached_kernel, self._cache_bytes = None, None, None
+        self._spectrum_key, self._cached_spec, self._spectrum_bytes = None, None, None
+
+    def _uncached(self) -> bool:
+        """Whether this call regenerates the kernel (spectrum) instead of using the cache.
+
+        When autograd records the kernel network, a backward pass and an optimizer step may follow: the cache is
+        dropped then, so that a later step that bumps no version counter (a fused one) cannot leave it stale.
+        Compiled graphs regenerate the kernel (a small MLP) instead of consulting the Python-side cache, whose
+        checks (version counters, inference tensors) would break the graph and guard on every layer; dropping the
+        cache is an attribute write that the compiled graph replays.
+        """
+        records_grad = self._records_grad()
+        if records_grad:
+            self.clear_kernel_cache()
+        return records_grad or torch.compiler.is_compiling()
 
     def kernel(self) -> torch.Tensor:
         """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
-        if self._records_grad() or torch.compiler.is_compiling():
-            # compiled graphs regenerate the kernel (a small MLP) instead of consulting the Python-side cache,
-            # whose checks (version counters, inference tensors) would break the graph and guard on every layer
+        if self._uncached():
             return self._generate_kernel()
         if not self._cache_is_valid():
             with torch.no_grad():
                 self._cached_kernel = self._generate_kernel()
             self._cache_key = (self._parameter_state(), _edit_count(self._cached_kernel))
+            self._cache_bytes = self._parameter_bytes()
         return self._cached_kernel
 
     @property
@@ -372,13 +396,14 @@ class HyperConvNd(nn.Module):
         Under ``torch.compile`` nothing is cached: the spectrum is part of the compiled graph (a few small FFTs),
         which keeps the graph free of the Python-side cache bookkeeping and always fresh.
         """
-        if self._records_grad() or torch.compiler.is_compiling():
+        if self._uncached():
             return self.kernel_spectrum(plan)
         key = (self._parameter_state(), plan, torch.is_inference_mode_enabled())
-        if getattr(self, "_spectrum_key", None) != key:
+        current = self._parameter_bytes()
+        if getattr(self, "_spectrum_key", None) != key or not self._same_bytes(self._spectrum_bytes, current):
             with torch.no_grad():
                 self._cached_spec = self.kernel_spectrum(plan)
-            self._spectrum_key = key
+            self._spectrum_key, self._spectrum_bytes = key, current
         return self._cached_spec
 
     def _fft_forward(self, x: torch.Tensor, pairs) -> torch.Tensor:

@@ -4,6 +4,8 @@
 - :mod:`~monai_hyperconv.utils.files`: file checks whose errors name the path, the source file of a tensor.
 - :mod:`~monai_hyperconv.utils.flags`: :func:`as_bool` for bundle on/off ids, :func:`as_optional_number` for numbers that may be null.
 - :mod:`~monai_hyperconv.utils.distributed`: :func:`is_main_process`, :func:`unwrap_module`.
+- :mod:`~monai_hyperconv.utils.errors`: :func:`install_excepthook`, which a bundle run (or a command line) calls first
+  so that a failure ends with its root cause; importing the package installs nothing.
 """
 
 from monai_hyperconv.utils.atomic import (
@@ -15,6 +17,7 @@ from monai_hyperconv.utils.atomic import (
     atomic_write_text,
 )
 from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
+from monai_hyperconv.utils.errors import install_excepthook
 from monai_hyperconv.utils.files import ensure_writable_dir, require_files, source_name
 from monai_hyperconv.utils.flags import as_bool, as_optional_number
 
@@ -28,6 +31,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "ensure_writable_dir",
+    "install_excepthook",
     "is_main_process",
     "require_files",
     "source_name",

@@ -2,9 +2,11 @@
 
 ``python -m monai.bundle run`` re-raises an error of a config expression wrapped in its own ``RuntimeError``, so
 the last line of the traceback is MONAI's (``set '_mode_=debug' to enter the debugging mode``, or the echoed
-expression), not the message that says what is wrong. :func:`install_excepthook` (called when the package is
-imported) keeps Python's traceback and ends it with one line, ``monai_hyperconv error: <type>: <message>`` of the
-innermost exception of the chain.
+expression), not the message that says what is wrong. :func:`install_excepthook` keeps Python's traceback and
+ends it with one line, ``monai_hyperconv error: <type>: <message>`` of the innermost exception of the chain. It
+changes the process, so importing the package does not call it: the first entry of every bundle config's
+``initialize`` list does (``$monai_hyperconv.utils.install_excepthook()``), and so does
+``python -m monai_hyperconv.analysis``.
 
 It also fixes why such failures often ended in ``terminate called without an active exception`` (exit 134): a
 ``ThreadPool`` that fails (MONAI's ``CacheDataset`` caches with one) is terminated without joining its worker

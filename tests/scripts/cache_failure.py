@@ -1,5 +1,6 @@
 """A CacheDataset whose first volume fails while its other threads still preprocess volumes (for
-tests/test_error_reporting.py): ``python cache_failure.py <folder> hook|nohook``; nohook restores Python's hook."""
+tests/test_error_reporting.py): ``python cache_failure.py <folder> hook|nohook``; hook installs the package's hook
+(as a bundle run does first), nohook keeps Python's."""
 
 import os
 import sys
@@ -9,12 +10,12 @@ import numpy as np
 from monai.data import CacheDataset
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd, Resized
 
-import monai_hyperconv  # noqa: F401  (installs the hook)
 from monai_hyperconv.engines import CheckImageLabeld
+from monai_hyperconv.utils import install_excepthook
 
 folder, mode = sys.argv[1], sys.argv[2]
-if mode == "nohook":
-    sys.excepthook = sys.__excepthook__
+if mode == "hook":
+    install_excepthook()
 os.makedirs(folder, exist_ok=True)
 files = []
 for i in range(6):
