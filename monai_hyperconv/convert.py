@@ -255,7 +255,7 @@ def resample_kernels(model: nn.Module, scale: float | Sequence[float]) -> nn.Mod
     for name, layer in layers:  # check every layer before changing any
         target = tuple(g * s for g, s in zip(layer.grid_scale, grid_scales(scale, layer.spatial_dims)))
         try:
-            layer._resampled_padding(resampled_grid(layer.base_kernel_size, target, name)[0])
+            layer.resampled_padding(resampled_grid(layer.base_kernel_size, target, name)[0])
         except ValueError as e:
             raise ValueError(f"resample_kernels: layer {name!r}: {e}") from e
         targets.append(target)

@@ -16,7 +16,7 @@ CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 def _torch_reference(layer, x):
     """torch's functional convolution with ``layer.kernel()`` (explicit zero padding, so any padding works)."""
-    pairs = layer._padding_pairs
+    pairs = layer.padding_pairs
     mode = "constant" if layer.padding_mode == "zeros" else layer.padding_mode
     x = F.pad(x, [p for pair in reversed(pairs) for p in pair], mode=mode)
     return CONV[layer.spatial_dims](x, layer.kernel(), layer.bias, layer.stride, 0, layer.dilation, layer.groups)

@@ -20,7 +20,7 @@ def _reference(layer, x):
     """The same convolution through torch's own module holding layer.kernel()."""
     padding = layer.padding
     if padding == "same" and any(s > 1 for s in layer.stride):
-        pairs = layer._padding_pairs
+        pairs = layer.padding_pairs
         x = F.pad(x, [p for pair in reversed(pairs) for p in pair])
         padding = 0
     conv = TORCH_CONV[layer.spatial_dims](

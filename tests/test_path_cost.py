@@ -49,7 +49,7 @@ def test_the_model_decides_from_the_shape_not_only_the_kernel(model):
 
 
 def _plan(layer, x):
-    return basis_fft_plan(x.shape[2:], layer._padding_pairs, layer.kernel_size)
+    return basis_fft_plan(x.shape[2:], layer.padding_pairs, layer.kernel_size)
 
 
 def test_no_model_for_the_device_or_dims_means_thresholds(model, monkeypatch):

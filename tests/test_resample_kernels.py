@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _state(layer: HyperConvNd) -> tuple:
-    return layer.kernel_size, layer.padding, layer._padding_pairs, layer.grid_scale
+    return layer.kernel_size, layer.padding, layer.padding_pairs, layer.grid_scale
 
 
 def test_scale_one_changes_nothing_bitwise():

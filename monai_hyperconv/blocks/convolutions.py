@@ -117,7 +117,7 @@ class PaperDoubleConv(nn.Sequential):
         self.add_module("conv_1", PaperConvBlock(*args, out_channels, out_channels, *conv_args))
 
 
-def _check_input(module: nn.Module, x: torch.Tensor, spatial_dims: int, in_channels: int) -> None:
+def check_input(module: nn.Module, x: torch.Tensor, spatial_dims: int, in_channels: int) -> None:
     """Raise a clear error when ``x`` is not ``(batch, in_channels, *spatial)``."""
     if torch.jit.is_tracing():
         return

@@ -44,7 +44,7 @@ def _edit_count(tensor: torch.Tensor) -> int | None:
     return None if tensor.is_inference() else tensor._version
 
 
-def _tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
+def spatial_tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,) * n
     value = tuple(int(v) for v in value)
@@ -127,16 +127,16 @@ class HyperConvNd(nn.Module):
             raise ValueError(f"fft must be 'auto', True or False, got {fft!r}.")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _tuple(kernel_size, n, "kernel_size")
+        self.kernel_size = spatial_tuple(kernel_size, n, "kernel_size")
         self.base_kernel_size, self.grid_scale = self.kernel_size, (1.0,) * n  # the training grid; see set_grid_scale
-        self.stride = _tuple(stride, n, "stride")
-        self.dilation = _tuple(dilation, n, "dilation")
+        self.stride = spatial_tuple(stride, n, "stride")
+        self.dilation = spatial_tuple(dilation, n, "dilation")
         self.groups = groups
         self.padding_mode = padding_mode
         self.fft = fft
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
             raise ValueError("kernel_size, stride and dilation must be positive.")
-        self.padding = padding if isinstance(padding, str) else _tuple(padding, n, "padding")
+        self.padding = padding if isinstance(padding, str) else spatial_tuple(padding, n, "padding")
         self._padding_pairs = self._resolve_padding(self.padding)
 
         factory = {"device": device, "dtype": dtype}
@@ -161,6 +161,12 @@ class HyperConvNd(nn.Module):
     @property
     def fan_in(self) -> int:
         return self.in_channels // self.groups * math.prod(self.kernel_size)
+
+    @property
+    def padding_pairs(self) -> tuple[tuple[int, int], ...]:
+        """Zero padding ``(before, after)`` per spatial dim that :attr:`padding` resolves to (``"same"`` may pad
+        one more after than before)."""
+        return self._padding_pairs
 
     def _resolve_padding(self, padding: str | tuple[int, ...]) -> tuple[tuple[int, int], ...]:
         if padding == "valid":
@@ -300,14 +306,14 @@ class HyperConvNd(nn.Module):
         kernel size, tap weighting and padding this gives."""
         scale = grid_scales(grid_scale, self.spatial_dims, "grid_scale")
         size, grid, tap_weights = resampled_grid(self.base_kernel_size, scale, type(self).__name__)
-        padding = self._resampled_padding(size)
+        padding = self.resampled_padding(size)
         self.grid_scale, self.kernel_size, self.padding = scale, size, padding
         self._padding_pairs = self._resolve_padding(padding)
         self.grid = grid.to(self.grid)
         self.tap_weights = None if tap_weights is None else tap_weights.to(self.grid)
         self.clear_kernel_cache()
 
-    def _resampled_padding(self, size: tuple[int, ...]) -> str | tuple[int, ...]:
+    def resampled_padding(self, size: tuple[int, ...]) -> str | tuple[int, ...]:
         """Padding for kernel ``size``: unchanged for the same size, "same" and "valid" / zero padding as they are,
         size-preserving ints recomputed; other explicit padding has no physical counterpart: an error."""
         padding = self.padding
@@ -346,7 +352,7 @@ class HyperConvNd(nn.Module):
                 f"got shape {tuple(x.shape)}."
             )
         fft = self._chooses_fft(x)
-        pairs = self._padding_pairs
+        pairs = self.padding_pairs
         if self.padding_mode != "zeros":
             x = F.pad(x, [p for pair in reversed(pairs) for p in pair], mode=self.padding_mode)
             pairs = ((0, 0),) * self.spatial_dims

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from monai_hyperconv.layers.hyperconv import HyperConvNd, _tuple
+from monai_hyperconv.layers.hyperconv import HyperConvNd, spatial_tuple
 
 __all__ = ["HyperConvTranspose1d", "HyperConvTranspose2d", "HyperConvTranspose3d", "HyperConvTransposeNd"]
 
@@ -70,14 +69,14 @@ class HyperConvTransposeNd(HyperConvNd):
             raise TypeError(
                 f"{name}: padding must be an int or {n} ints (no string padding, as in torch), got {padding!r}."
             )
-        padding = _tuple(padding, n, "padding")
+        padding = spatial_tuple(padding, n, "padding")
         if min(padding) < 0:
             raise ValueError(f"{name}: padding must be non-negative, got {padding}.")
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
             hidden_channels=hidden_channels, negative_slope=negative_slope, fft=False, device=device, dtype=dtype,
         )  # fmt: skip
-        self.output_padding = _tuple(output_padding, n, "output_padding")
+        self.output_padding = spatial_tuple(output_padding, n, "output_padding")
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if not 0 <= op < max(s, d):
                 raise ValueError(
@@ -106,14 +105,34 @@ class HyperConvTransposeNd(HyperConvNd):
                 f"{type(self).__name__} expects input (batch, {self.in_channels}, {n} spatial dims), "
                 f"got shape {tuple(x.shape)}."
             )
-        # torch's own output_size -> output_padding rule (it reads only its arguments and self.output_padding)
-        output_padding = nn.modules.conv._ConvTransposeNd._output_padding(
-            self, x, None if output_size is None else list(output_size), list(self.stride), list(self.padding),
-            list(self.kernel_size), n, list(self.dilation),
-        )  # fmt: skip
+        output_padding = self.output_padding if output_size is None else self._output_padding_for(x, output_size)
         return _CONV_TRANSPOSE_FUNCTIONS[n](
             x, self.kernel(), self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
         )
+
+    def _output_padding_for(self, x: torch.Tensor, output_size: Sequence[int]) -> tuple[int, ...]:
+        """The output padding that gives ``output_size`` (its last ``spatial_dims`` entries), torch's rule: between
+        the smallest output ``(in - 1) * stride - 2 * padding + dilation * (k - 1) + 1`` and that plus ``stride - 1``.
+        """
+        n = self.spatial_dims
+        output_size = [int(s) for s in output_size]
+        if len(output_size) not in (n, n + 2):
+            raise ValueError(
+                f"{type(self).__name__}: output_size must have {n} or {n + 2} elements (got {len(output_size)})."
+            )
+        output_size = output_size[-n:]
+        smallest = [
+            (size - 1) * s - 2 * p + d * (k - 1) + 1
+            for size, s, p, d, k in zip(x.shape[-n:], self.stride, self.padding, self.dilation, self.kernel_size)
+        ]
+        for want, low, s in zip(output_size, smallest, self.stride):
+            if not low <= want <= low + s - 1:
+                raise ValueError(
+                    f"{type(self).__name__}: requested an output size of {output_size}, but valid sizes range from "
+                    f"{smallest} to {[lo + s - 1 for lo, s in zip(smallest, self.stride)]} (for an input of "
+                    f"{list(x.shape[2:])})."
+                )
+        return tuple(want - low for want, low in zip(output_size, smallest))
 
     def extra_repr(self) -> str:
         s = (

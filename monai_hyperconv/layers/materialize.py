@@ -59,7 +59,7 @@ def _materialize_transposed(layer: HyperConvTransposeNd) -> nn.Module:
 @torch.no_grad()
 def _materialize_layer(layer: HyperConvNd) -> nn.Module:
     dims = layer.spatial_dims
-    pairs = layer._padding_pairs
+    pairs = layer.padding_pairs
     symmetric = all(a == b for a, b in pairs)
     if symmetric:
         padding: str | tuple[int, ...] = tuple(a for a, _ in pairs)

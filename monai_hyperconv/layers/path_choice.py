@@ -64,7 +64,7 @@ def _key(layer, x: torch.Tensor, training: bool) -> tuple:
         layer.stride,
         layer.dilation,
         layer.groups,
-        layer._padding_pairs,
+        layer.padding_pairs,
         layer.padding_mode,
         layer.hidden_channels,
         training,
@@ -113,7 +113,7 @@ def call_features(layer, x: torch.Tensor):
     """The work counts of this call on each path (:func:`~monai_hyperconv.layers.path_cost.path_features`); None
     when the kernel is larger than the padded input (no FFT plan exists)."""
     # plain ints: under torch.jit.trace sizes are tensors (the traced graph keeps the path of the example input)
-    pairs, size, batch = layer._padding_pairs, [int(n) for n in x.shape[2:]], int(x.shape[0])
+    pairs, size, batch = layer.padding_pairs, [int(n) for n in x.shape[2:]], int(x.shape[0])
     if layer.padding_mode != "zeros":  # padded beforehand; the FFT path then sees a larger, unpadded input
         size, pairs = [n + a + b for n, (a, b) in zip(size, pairs)], ((0, 0),) * len(pairs)
     try:

@@ -8,7 +8,7 @@ import torch
 from monai.networks.layers.factories import Conv
 from torch import nn
 
-from monai_hyperconv.blocks.convolutions import CONV_KINDS, PaperDoubleConv, _check_input
+from monai_hyperconv.blocks.convolutions import CONV_KINDS, PaperDoubleConv, check_input
 from monai_hyperconv.blocks.unet_blocks import chain_receptive_field, conv_layers
 from monai_hyperconv.layers.materialize import scriptable_copy
 
@@ -100,7 +100,7 @@ class FlatResidualCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():
-            _check_input(self, x, self.spatial_dims, self.in_channels)
+            check_input(self, x, self.spatial_dims, self.in_channels)
         return self.head(self.blocks(x))
 
     def __prepare_scriptable__(self) -> nn.Module:

@@ -10,9 +10,9 @@ from monai.networks.blocks import ADN, ChannelSELayer
 from monai.networks.layers.factories import Conv, Pool
 from torch import nn
 
-from monai_hyperconv.blocks.convolutions import PaperConvBlock, PaperDoubleConv, _check_input
+from monai_hyperconv.blocks.convolutions import PaperConvBlock, PaperDoubleConv, check_input
 from monai_hyperconv.blocks.dynamic import PatchwiseDynamicConv
-from monai_hyperconv.networks.unet import _check_divisible, unet_channels
+from monai_hyperconv.networks.unet import check_divisible, unet_channels
 
 __all__ = ["HyperSegDecoderBlock", "HyperSegNet"]
 
@@ -96,8 +96,8 @@ class HyperSegNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():
-            _check_input(self, x, self.spatial_dims, self.in_channels)
-            _check_divisible(self, x, self.pools)
+            check_input(self, x, self.spatial_dims, self.in_channels)
+            check_divisible(self, x, self.pools)
         skips = []
         for level in self.levels:
             x = level(x)

@@ -8,10 +8,10 @@ import torch
 from monai.networks.layers.factories import Conv
 from torch import nn
 
-from monai_hyperconv.blocks.convolutions import PaperConvBlock, _check_input
+from monai_hyperconv.blocks.convolutions import PaperConvBlock, check_input
 from monai_hyperconv.blocks.unet_blocks import PaperDecoder, PaperEncoder, chain_receptive_field, paper_non_local_block
 from monai_hyperconv.layers.materialize import scriptable_copy
-from monai_hyperconv.networks.unet import _check_divisible, unet_channels, unet_conv_settings
+from monai_hyperconv.networks.unet import check_divisible, unet_channels, unet_conv_settings
 
 __all__ = ["MultiBranchUNet"]
 
@@ -69,8 +69,8 @@ class MultiBranchUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():
-            _check_input(self, x, self.spatial_dims, self.in_channels)
-            _check_divisible(self, x, self.pools)
+            check_input(self, x, self.spatial_dims, self.in_channels)
+            check_divisible(self, x, self.pools)
         # per scale (the skips, then the bottleneck), every branch's features; loops, as TorchScript compiles them
         per_scale: list[list[torch.Tensor]] = [[] for _ in range(self.pools + 1)]
         for i, branch in enumerate(self.branches):

@@ -8,7 +8,7 @@ import torch
 from monai.networks.layers.factories import Conv
 from torch import nn
 
-from monai_hyperconv.blocks.convolutions import CONV_KINDS, _check_input
+from monai_hyperconv.blocks.convolutions import CONV_KINDS, check_input
 from monai_hyperconv.blocks.unet_blocks import PaperDecoder, PaperEncoder, chain_receptive_field, paper_non_local_block
 from monai_hyperconv.layers.materialize import scriptable_copy
 
@@ -111,8 +111,8 @@ class PaperUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():
-            _check_input(self, x, self.spatial_dims, self.in_channels)
-            _check_divisible(self, x, self.pools)
+            check_input(self, x, self.spatial_dims, self.in_channels)
+            check_divisible(self, x, self.pools)
         skips, x = self.encoder(x)
         return self.head(self.decoder(skips, self.attention(x)))
 
@@ -127,7 +127,7 @@ class PaperUNet(nn.Module):
         return chain_receptive_field(self.encoder.receptive_field_layers())
 
 
-def _check_divisible(module: nn.Module, x: torch.Tensor, pools: int) -> None:
+def check_divisible(module: nn.Module, x: torch.Tensor, pools: int) -> None:
     """Skips and upsampled maps only align when every spatial size divides by 2**pools."""
     if torch.jit.is_tracing():
         return

@@ -224,7 +224,12 @@ class PoissonUndersample(RandomizableTransform):
             return
         self._mask_seed = int(self.R.randint(0, 2**31 - 1)) if self.random_mask else self.seed
         self._noise = None
-        if self.noise_std > 0 and kspace_shape is not None:
+        if kspace_shape is not None:
+            self.randomize_noise(kspace_shape)
+
+    def randomize_noise(self, kspace_shape: Sequence[int]) -> None:
+        """Draw new k-space noise for ``kspace_shape`` (nothing when ``noise_std`` is 0), keeping the mask."""
+        if self.noise_std > 0:
             self._noise = self.R.standard_normal(tuple(kspace_shape)).astype(np.float32)
 
     def mask(self, spatial_shape: Sequence[int]) -> np.ndarray:
@@ -304,8 +309,8 @@ class PoissonUndersampled(RandomizableTransform, MapTransform):
                 if first:  # one mask per call; noise drawn for every key
                     self.undersample.randomize(shape)
                     first = False
-                elif self.undersample.noise_std > 0:
-                    self.undersample._noise = self.undersample.R.standard_normal(shape).astype(np.float32)
+                else:
+                    self.undersample.randomize_noise(shape)
                 d[key] = self.undersample(img, randomize=False)
             except ValueError as e:
                 raise ValueError(f"PoissonUndersampled, key {key!r} of {_source(d[key])}: {e}") from e
