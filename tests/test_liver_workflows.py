@@ -171,18 +171,28 @@ def test_init_output_bias_starts_outputs_at_the_prior():
 
 
 def test_epoch_time_limit_stops_at_an_epoch_boundary():
-    import time
-
+    """A fake clock, no sleeping: iterations of 0.25 s, epochs of 0.5 s. Training ends after the last epoch whose
+    successor (estimated by the longest epoch so far) would end past the budget, at an epoch boundary."""
     from monai_hyperconv.engines import EpochTimeLimit
 
-    trainer = Engine(lambda e, b: time.sleep(0.05))
-    EpochTimeLimit(0.5).attach(trainer)  # epochs of ~0.1 s: stops after ~4 of 20
-    trainer.run([0, 1], max_epochs=20)
-    assert 2 <= trainer.state.epoch < 20 and trainer.state.iteration == 2 * trainer.state.epoch
-    unlimited = Engine(lambda e, b: None)
-    EpochTimeLimit(None).attach(unlimited)
-    unlimited.run([0], max_epochs=5)
-    assert unlimited.state.epoch == 5
+    now = [0.0]
+
+    def tick(engine, batch):
+        now[0] += 0.25 if engine.state.epoch != 2 else 0.5  # epoch 2 takes 1 s: the estimate of later epochs
+
+    def run(limit):
+        now[0] = 0.0
+        trainer = Engine(tick)
+        EpochTimeLimit(limit, clock=lambda: now[0]).attach(trainer)  # the budget runs from here
+        trainer.run([0, 1], max_epochs=20)
+        return trainer.state.epoch, trainer.state.iteration, now[0]
+
+    # epochs end at 0.5, 1.5, 2.0, 2.5, 3.0 s...; from epoch 2 on the next one is expected to take 1 s (the longest)
+    assert run(3.4) == (4, 8, 2.5)  # 2.5 + 1 > 3.4 (the last epoch's 0.5 s would have allowed a fifth)
+    assert run(3.5) == (5, 10, 3.0)  # an epoch expected to end exactly at the budget runs
+    assert run(2.4) == (2, 4, 1.5)
+    assert run(0.4) == (1, 2, 0.5)  # never less than one epoch
+    assert run(None) == (20, 40, 10.5)
 
 
 def test_as_bool_reads_command_line_flags():

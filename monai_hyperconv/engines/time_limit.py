@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
@@ -25,14 +26,17 @@ class EpochTimeLimit:
 
     Args:
         limit_sec: wall-clock budget in seconds; None (or ``null`` / ``none`` from the command line) disables it.
+        clock: seconds since any fixed point, read at creation and at every epoch start and end (default
+            ``time.monotonic``; a test passes a fake one).
 
     Raises:
         ValueError: naming ``train_time_limit`` when ``limit_sec`` is neither a non-negative number nor null.
     """
 
-    def __init__(self, limit_sec: float | str | None = None) -> None:
+    def __init__(self, limit_sec: float | str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit_sec = as_optional_number(limit_sec, "train_time_limit")
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = clock()
         self._epoch_start = self.start
         self._longest = 0.0
         self.logger = logging.getLogger(self.__class__.__name__)
@@ -43,10 +47,10 @@ class EpochTimeLimit:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
     def _epoch_started(self, engine: Engine) -> None:
-        self._epoch_start = time.monotonic()
+        self._epoch_start = self.clock()
 
     def __call__(self, engine: Engine) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self._longest = max(self._longest, now - self._epoch_start)
         if self.limit_sec is not None and _any_rank(now - self.start + self._longest > self.limit_sec):
             remaining = engine.state.max_epochs - engine.state.epoch
