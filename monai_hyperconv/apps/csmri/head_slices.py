@@ -84,7 +84,7 @@ def synthetic_head_slice(
     size: Sequence[int] = (240, 240),
     max_displacement: float = 8.0,
     bias_strength: float = 0.3,
-    noise_range: Sequence[float] = (0.01, 0.05),
+    noise_range: Sequence[float] = (0.005, 0.02),
 ) -> np.ndarray:
     """One synthetic T1 slice ``size`` (float32 in [0, 1]) of the head ``volume`` at height ``z_mm`` above its centre.
 
@@ -107,8 +107,10 @@ def synthetic_head_slice(
     # the average head is blurrier than any scan: give back edges and fine structure, each slice its own
     blurred = ndimage.gaussian_filter(image, rng.uniform(1.0, 3.0))
     image = image + rng.uniform(0.0, 1.5) * (image - blurred)
-    fine = random_smooth_field((h, w), rng, control_spacing=rng.uniform(3.0, 7.0))[0]
-    image = image + rng.uniform(0.02, 0.08) * fine * head
+    # a smooth perturbation before the tissue cuts below: folds their boundaries. Its scale stays above that of the
+    # under-sampling's aliasing blobs (a few pixels), else the network learns to keep such blobs as anatomy
+    fold = random_smooth_field((h, w), rng, control_spacing=rng.uniform(10.0, 20.0))[0]
+    image = image + rng.uniform(0.02, 0.08) * fold * head
     # a random intensity curve (not necessarily monotone: other T1 contrasts, enhancement)
     knots = np.linspace(0.0, 1.0, 9)
     values = np.clip(knots + np.concatenate([[0.0], rng.normal(0.0, 0.07, size=8)]), 0.0, None)
@@ -142,7 +144,7 @@ def generate_head_slices(
     max_tilt: float = 12.0,
     max_displacement: float = 8.0,
     bias_strength: float = 0.3,
-    noise_range: Sequence[float] = (0.01, 0.05),
+    noise_range: Sequence[float] = (0.005, 0.02),
     size: Sequence[int] = (240, 240),
     seed: int = 0,
 ) -> list[str]:
