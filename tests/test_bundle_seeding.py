@@ -24,6 +24,7 @@ def _initial_weights(bundle: str, root: str, process_seed: int) -> dict[str, tor
         wf.finalize()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_train_initial_weights_come_from_the_bundle_seed(bundle, tmp_path):
     first = _initial_weights(bundle, str(tmp_path / "a"), process_seed=1)

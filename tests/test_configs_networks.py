@@ -116,6 +116,7 @@ def test_fragment_errors_name_the_file(tmp_path):
         network_from_fragment(bad)
 
 
+@pytest.mark.slow
 def test_summary_command_runs_without_the_runpy_warning():
     """Importing the package must not import the module ``python -m`` then runs (runpy warns of that)."""
     import subprocess

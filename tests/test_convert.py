@@ -130,6 +130,7 @@ def test_hyper_network_traces_directly():
         torch.testing.assert_close(traced(x), hyper(x))
 
 
+@pytest.mark.slow
 def test_bundle_ckpt_export_of_a_hyper_network(tmp_path):
     """`python -m monai.bundle ckpt_export` on a config whose network is hyperized, loading a trained checkpoint."""
     config = tmp_path / "inference.yaml"

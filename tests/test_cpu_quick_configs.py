@@ -36,6 +36,7 @@ def _network(config_files):
     return parser, parser.get_parsed_content("network_def", instantiate=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bundle", BUNDLES)
 def test_cpu_quick_network_is_the_smaller_same_model_and_runs(bundle):
     train, _, quick = _configs(bundle)

@@ -74,6 +74,7 @@ def trained(tmp_path_factory):
     return base, data, bundle
 
 
+@pytest.mark.slow
 def test_train_inference_evaluate(trained):
     base, data, bundle = trained
     ckpt = bundle / "models"
@@ -126,6 +127,7 @@ def test_train_inference_evaluate(trained):
     assert not list(train_out.glob("noise_*"))
 
 
+@pytest.mark.slow
 def test_resume_continues_at_the_next_epoch(trained, tmp_path):
     _, data, bundle = trained
     shutil.copytree(bundle / "models", tmp_path / "models")
@@ -181,6 +183,7 @@ def test_bad_inputs_are_named(tmp_path):
     assert "model.pt" in exception_chain_text(e.value)
 
 
+@pytest.mark.slow
 def test_inference_on_an_empty_input_folder_is_named(trained, tmp_path):
     _, data, bundle = trained
     empty = tmp_path / "empty"
@@ -191,6 +194,7 @@ def test_inference_on_an_empty_input_folder_is_named(trained, tmp_path):
     assert str(empty) in exception_chain_text(e.value)
 
 
+@pytest.mark.slow
 def test_lowercase_false_on_the_command_line_means_false(tmp_path):
     """fire passes `--generate_data false` as the string 'false': it must not generate data (nor read as true)."""
     missing = tmp_path / "missing"

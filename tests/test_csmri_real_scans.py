@@ -52,6 +52,7 @@ def _real_folder(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_real_scan_command_on_a_small_real_volume(tmp_path):
     folder = _real_folder(tmp_path)
     bundle, ckpt, out = tmp_path / "bundle", tmp_path / "models", tmp_path / "out"

@@ -44,6 +44,7 @@ def test_uncaught_error_ends_with_the_root_cause():
     assert "Traceback" in proc.stderr  # Python's report is kept above
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", range(2))
 def test_failure_while_caching_exits_1_not_abort(tmp_path, run):
     """MONAI's CacheDataset fails on one volume while its other threads still preprocess volumes: before the fix,

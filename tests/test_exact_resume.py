@@ -127,6 +127,7 @@ def _train(ckpt_dir, max_epochs, resume, num_workers=0, persistent=False, scramb
     return net
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_workers,persistent", [(0, False), (2, False), (2, True)])
 def test_interrupted_and_resumed_training_equals_the_uninterrupted_one(tmp_path, num_workers, persistent):
     whole = _train(tmp_path / "whole", 3, False, num_workers, persistent)

@@ -4,6 +4,7 @@ Each check runs a fresh interpreter: this test process has long imported everyth
 """
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -20,69 +21,58 @@ HOOK_ENTRY = "$monai_hyperconv.utils.install_excepthook()"
 NOT_CORE = ("analysis", "apps", "engines", "transforms")
 
 
-def _run(code: str) -> str:
+# One fresh interpreter for all checks (each start costs seconds of torch and MONAI imports): it imports torch and
+# MONAI, notes what is loaded and the global hooks, imports the package, builds and runs a layer, then touches a
+# sub-package above the core; it prints what each step found as JSON.
+PROBE = """
+import json, sys
+import torch, monai
+from torch.optim import optimizer as o
+hooks = lambda: [sorted(map(str, o._global_optimizer_pre_hooks)), sorted(map(str, o._global_optimizer_post_hooks))]
+before, hooks_before = set(sys.modules), hooks()
+import monai_hyperconv
+from monai_hyperconv import HyperConv2d
+HyperConv2d(1, 1, 3)(torch.randn(1, 1, 5, 5))
+result = {
+    "new_modules": sorted(set(sys.modules) - before),
+    "excepthook_untouched": sys.excepthook is sys.__excepthook__,
+    "hooks_unchanged": hooks() == hooks_before,
+}
+sweep = monai_hyperconv.engines.NoiseSweep
+result["lazy"] = [sweep.__module__, "monai_hyperconv.engines" in sys.modules, "engines" in dir(monai_hyperconv)]
+print(json.dumps(result))
+"""
+
+
+@pytest.fixture(scope="module")
+def probe() -> dict:
     env = {**os.environ, "PYTHONPATH": REPO, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout.strip()
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_import_installs_no_hook():
-    """sys.excepthook and torch's global optimizer hooks are as before the import (and after building a layer)."""
-    out = _run(
-        "import sys, torch\n"
-        "from torch.optim import optimizer as o\n"
-        "before = (dict(o._global_optimizer_pre_hooks), dict(o._global_optimizer_post_hooks))\n"
-        "import monai_hyperconv\n"
-        "from monai_hyperconv import HyperConv2d\n"
-        "HyperConv2d(1, 1, 3)(torch.randn(1, 1, 5, 5))\n"
-        "assert sys.excepthook is sys.__excepthook__, sys.excepthook\n"
-        "after = (dict(o._global_optimizer_pre_hooks), dict(o._global_optimizer_post_hooks))\n"
-        "assert after == before, (before, after)\n"
-        "print('ok')\n"
-    )
-    assert out == "ok"
+def test_import_installs_no_hook(probe):
+    """sys.excepthook and torch's global optimizer hooks are as before the import (and after running a layer)."""
+    assert probe["excepthook_untouched"] and probe["hooks_unchanged"]
 
 
-def test_import_loads_only_the_core():
+def test_import_loads_only_the_core(probe):
     """Beyond what torch and MONAI load themselves, ``import monai_hyperconv`` (and ``from monai_hyperconv import
     HyperConv2d``) loads only its core: no apps, engines, transforms or analysis, and no third-party module beyond
     the standard library (MONAI itself already imports matplotlib, scipy and tensorboard when they are installed)."""
-    out = _run(
-        "import sys, torch, monai\n"
-        "before = set(sys.modules)\n"
-        "import monai_hyperconv\n"
-        "from monai_hyperconv import HyperConv2d\n"
-        "print('\\n'.join(sorted(set(sys.modules) - before)))\n"
-    )
-    new = out.splitlines()
+    new = probe["new_modules"]
     assert "monai_hyperconv.layers" in new and "monai_hyperconv.networks" in new
     foreign = [m for m in new if m.split(".")[0] not in {"monai_hyperconv", *sys.stdlib_module_names}]
     above_core = [m for m in new if m.split(".")[1:2] and m.split(".")[1] in NOT_CORE]
     assert not foreign and not above_core, (foreign, above_core)
 
 
-def test_import_without_monai_first_loads_no_bundle_machinery():
-    out = _run(
-        "import sys\n"
-        "import monai_hyperconv\n"
-        "print('\\n'.join(m for m in sys.modules if m.startswith('monai_hyperconv.')))\n"
-    )
-    assert not [m for m in out.splitlines() if m.split(".")[1] in NOT_CORE]
-
-
-def test_sub_packages_above_the_core_load_on_first_access():
-    out = _run(
-        "import sys\n"
-        "import monai_hyperconv\n"
-        "assert 'monai_hyperconv.engines' not in sys.modules\n"
-        "sweep = monai_hyperconv.engines.NoiseSweep\n"
-        "assert 'monai_hyperconv.engines' in sys.modules and 'engines' in dir(monai_hyperconv)\n"
-        "print(sweep.__module__)\n"
-    )
-    assert out.startswith("monai_hyperconv.engines")
+def test_sub_packages_above_the_core_load_on_first_access(probe):
+    module, loaded, listed = probe["lazy"]
+    assert module.startswith("monai_hyperconv.engines") and loaded and listed
     import monai_hyperconv
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):

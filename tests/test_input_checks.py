@@ -131,6 +131,7 @@ def test_bundle_refuses_before_generating_data(tmp_path, setting, pattern):
     assert not data.is_dir() and not (tmp_path / "outputs" / "datalist.json").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_network_names_the_fragment(tmp_path):
     """A regular UNet 3x3 model.pt (configs/networks/unet_3x3.yaml) loaded into a Hyper-UNet 5x5."""
     from monai_hyperconv.networks.summary import DEFAULT_CONFIG_DIR, network_from_fragment

@@ -101,6 +101,7 @@ def trained(tmp_path_factory):
     return root, logs
 
 
+@pytest.mark.slow
 def test_train_writes_best_and_last_checkpoints(trained):
     root, logs = trained
     assert sorted(f for f in os.listdir(root / "models")) == ["checkpoint_last.pt", "model.pt"]
@@ -116,6 +117,7 @@ def test_train_writes_best_and_last_checkpoints(trained):
     assert os.path.isfile(root / "data" / "lits" / "volume-3.nii")  # the embedded data was generated
 
 
+@pytest.mark.slow
 def test_resume_continues_at_the_next_epoch(trained):
     root, logs = trained
     out = logs["resume"]
@@ -132,6 +134,7 @@ def test_resume_continues_at_the_next_epoch(trained):
     )
 
 
+@pytest.mark.slow
 def test_inference_writes_one_label_volume_per_input_in_input_geometry(trained):
     root, _ = trained
     test_images = [
@@ -146,6 +149,7 @@ def test_inference_writes_one_label_volume_per_input_in_input_geometry(trained):
         assert pred.get_data_dtype() == np.uint8 and set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
 
 
+@pytest.mark.slow
 def test_evaluate_reports_test_dice_and_noise_sweep(trained):
     root, _logs = trained
     metrics = dict(csv.reader(Path(root / "outputs" / "metrics.csv").read_text().splitlines()))
@@ -163,6 +167,7 @@ def test_evaluate_reports_test_dice_and_noise_sweep(trained):
     assert os.path.getsize(root / "outputs" / "noise_sweep.png") > 1000
 
 
+@pytest.mark.slow
 def test_several_models_in_one_plot(trained, tmp_path):
     from monai_hyperconv.engines import plot_noise_sweeps, read_sweep_csv, write_sweep_csv
 
@@ -372,6 +377,7 @@ def _assert_same_outputs_as_trained_network(exported, root, tiny):
         torch.testing.assert_close(exported(x), net(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_verify_net_in_out_and_ckpt_export(trained, tmp_path):
     root, _ = trained
     tiny = _write_yaml(tmp_path / "tiny.yaml", TINY)
@@ -396,6 +402,7 @@ def test_verify_net_in_out_and_ckpt_export(trained, tmp_path):
     _assert_same_outputs_as_trained_network(torch.jit.load(str(ts)), root, tiny)
 
 
+@pytest.mark.slow
 def test_materialized_export_has_no_kernel_networks_and_same_outputs(trained, tmp_path):
     """configs/export/materialize.yaml: materialized weights, then MONAI's ckpt_export of network_materialized."""
     root, _ = trained

@@ -110,6 +110,7 @@ def trained(tmp_path_factory, one_thread_no_onednn):
     return {"tmp": tmp, "fragment": fragment, "common": common, "ckpt_dir": tmp / "bundle" / "models"}
 
 
+@pytest.mark.slow
 def test_training_writes_best_and_last_and_resumes(trained):
     ckpt = trained["ckpt_dir"]
     assert sorted(os.listdir(ckpt)) == ["checkpoint_last.pt", "model.pt"]
@@ -124,6 +125,7 @@ def test_training_writes_best_and_last_and_resumes(trained):
     assert last["trainer"]["iteration"] == 2 * 2 and last["trainer"]["max_epochs"] == 2
 
 
+@pytest.mark.slow
 def test_inference_writes_masks_in_the_input_grid(trained):
     out = trained["tmp"] / "bundle" / "outputs" / "fold0" / "predictions"
     run_inprocess([INFER, trained["fragment"]], **{k: v for k, v in trained["common"].items() if k != "max_epochs"})
@@ -139,6 +141,7 @@ def test_inference_writes_masks_in_the_input_grid(trained):
         assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
 
 
+@pytest.mark.slow
 def test_evaluate_reports_fold_dice_summary_and_sweep(trained):
     common = {k: v for k, v in trained["common"].items() if k != "max_epochs"}
     sweep = {"gaussian": [0.0, 1.0]}
@@ -178,6 +181,7 @@ def test_evaluate_reports_fold_dice_summary_and_sweep(trained):
         assert {r["subject"] for r in csv.DictReader(f)} == {"training02", "training03"}
 
 
+@pytest.mark.slow
 def test_inference_puts_lesions_where_they_are(trained, tmp_path):
     """A hand-set network (lesion where the z-scored FLAIR > 1) through inference.yaml: the three-plane fusion and
     the undone crop and padding must put its masks on the raters' lesions, for volumes smaller and larger than
@@ -209,6 +213,7 @@ def test_inference_puts_lesions_where_they_are(trained, tmp_path):
             assert (pred & outer).sum() >= 0.9 * pred.sum(), (subject, t)  # in place
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fold", [0, 1, 2])
 def test_fold_ids_hold_out_one_subject(trained, fold):
     parser = ConfigParser()
@@ -229,6 +234,7 @@ def _digest(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_bad_inputs_name_the_file_and_keep_checkpoints(trained, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(trained["tmp"] / "data", data)

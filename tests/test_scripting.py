@@ -78,6 +78,7 @@ def test_scripting_a_hyper_layer_gives_its_materialized_conv():
         torch.testing.assert_close(scripted(x), layer(x), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bundle_ckpt_export_scripts_the_hyper_network(tmp_path):
     """``python -m monai.bundle ckpt_export`` (TorchScript, no trace) on the liver bundle, with weights saved from a
     fresh network_def as the model-zoo CI fakes them (``torch.save(net.state_dict(), models/model.pt)``)."""
