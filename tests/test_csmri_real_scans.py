@@ -143,3 +143,13 @@ def test_head_slices_deterministic_varied_heads(tmp_path):
     assert ensure_head_slices(str(tmp_path / "a"), HEAD) is False  # reused
     with pytest.raises(FileNotFoundError, match="Head template"):
         generate_head_slices(str(tmp_path / "c"), str(tmp_path / "missing.nii.gz"), **kw)
+
+
+def test_find_head_template_bundle_root_then_checkout(tmp_path):
+    from monai_hyperconv.apps.csmri import HEAD_TEMPLATE, find_head_template
+
+    # a bundle_root without resources (the repository's configs run elsewhere): the checkout's bundle
+    assert os.path.samefile(find_head_template(str(tmp_path)), HEAD)
+    (tmp_path / "resources").mkdir()
+    (tmp_path / "resources" / HEAD_TEMPLATE).write_bytes(b"")
+    assert find_head_template(str(tmp_path)) == str(tmp_path / "resources" / HEAD_TEMPLATE)

@@ -17,7 +17,13 @@ from monai_hyperconv.apps.csmri.discovery import (
     subject_of,
 )
 from monai_hyperconv.apps.csmri.evaluation import CSMRITestReport, image_name
-from monai_hyperconv.apps.csmri.head_slices import HEAD_MANIFEST, ensure_head_slices, generate_head_slices
+from monai_hyperconv.apps.csmri.head_slices import (
+    HEAD_MANIFEST,
+    HEAD_TEMPLATE,
+    ensure_head_slices,
+    find_head_template,
+    generate_head_slices,
+)
 from monai_hyperconv.apps.csmri.icbm152_slices import EMBEDDED_MANIFEST, ensure_icbm152_slices, generate_icbm152_slices
 from monai_hyperconv.apps.csmri.plots import NoiseExamples, plot_noise_examples, plot_test_violins
 from monai_hyperconv.apps.csmri.real_scans import RealScanSummary, real_scan_items, summarize_by_volume
@@ -28,6 +34,7 @@ __all__ = [
     "CSMRI_SPLIT",
     "EMBEDDED_MANIFEST",
     "HEAD_MANIFEST",
+    "HEAD_TEMPLATE",
     "NIFTI_PATTERNS",
     "REPORT_FIELDS",
     "CSMRITestReport",
@@ -38,6 +45,7 @@ __all__ = [
     "ensure_head_slices",
     "ensure_icbm152_slices",
     "find_csmri_images",
+    "find_head_template",
     "generate_head_slices",
     "generate_icbm152_slices",
     "image_name",

@@ -29,12 +29,37 @@ from monai_hyperconv.apps.embedded import warn_if_generated_differently
 from monai_hyperconv.apps.icbm152 import random_bias_field, random_displacement_field, random_smooth_field
 from monai_hyperconv.utils.optional import require
 
-__all__ = ["HEAD_MANIFEST", "ensure_head_slices", "generate_head_slices", "synthetic_head_slice"]
+__all__ = [
+    "HEAD_MANIFEST",
+    "HEAD_TEMPLATE",
+    "ensure_head_slices",
+    "find_head_template",
+    "generate_head_slices",
+    "synthetic_head_slice",
+]
 
 #: written next to the generated slices: the generator's arguments
 HEAD_MANIFEST = "head_slices.json"
+#: the average head the bundle ships, in ``<bundle_root>/resources``
+HEAD_TEMPLATE = "pydeface_mean_head_2mm.nii.gz"
+# the bundle of a source checkout (editable install), next to the package
+_CHECKOUT_BUNDLE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+    "bundles",
+    "csmri_recon",
+)
 
 logger = logging.getLogger(__name__)
+
+
+def find_head_template(bundle_root: str | None = None) -> str:
+    """The bundle's head template: ``<bundle_root>/resources/HEAD_TEMPLATE`` when it exists, else that of the
+    repository's ``bundles/csmri_recon`` when running from a source checkout (the bundle's configs used with another
+    ``bundle_root``), else the ``bundle_root`` path (missing: :func:`generate_head_slices` names it when it needs it).
+    """
+    candidates = [os.path.join(str(bundle_root), "resources", HEAD_TEMPLATE)] if bundle_root else []
+    candidates.append(os.path.join(_CHECKOUT_BUNDLE, "resources", HEAD_TEMPLATE))
+    return next((c for c in candidates if os.path.isfile(c)), candidates[0])
 
 
 def _rotation(rx: float, ry: float, rz: float) -> np.ndarray:
