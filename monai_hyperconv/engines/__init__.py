@@ -5,6 +5,8 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
 - :class:`ResumableCheckpointer` (on MONAI's ``CheckpointSaver`` / ``CheckpointLoader``): ``model.pt`` (best by a
   validation metric) and ``checkpoint_last.pt`` (network, optimizer, trainer, random state), written atomically;
   ``resume=True`` continues a killed run exactly (:class:`TrainingRandomState`).
+- :mod:`~monai_hyperconv.engines.divergence`: :class:`StopOnNonFiniteLoss` / :class:`StopOnNonFiniteOutput` end a
+  diverged run at once (:class:`TrainingDivergedError`, naming the epoch, iteration and learning rate).
 - :mod:`~monai_hyperconv.engines.run_lock`: one run per folder (:func:`lock_run_folders`, :class:`RunLock`).
 - :func:`prepare_run`: the first ``initialize`` step; refuses folders and sizes that cannot work, takes the locks.
 - :mod:`~monai_hyperconv.engines.weights`: :func:`load_network_weights` reads either checkpoint into a network,
@@ -23,6 +25,12 @@ Atomic writers, ``as_bool``, ``is_main_process`` and the file checks are in :mod
 """
 
 from monai_hyperconv.engines.checkpoint import AtomicFileSaver, ResumableCheckpointer
+from monai_hyperconv.engines.divergence import (
+    StopOnNonFiniteLoss,
+    StopOnNonFiniteOutput,
+    TrainingDivergedError,
+    check_finite_weights,
+)
 from monai_hyperconv.engines.early_stopping import BestEpochEarlyStopping, LearningCurveWriter, read_learning_curve
 from monai_hyperconv.engines.init import init_output_bias
 from monai_hyperconv.engines.noise_sweep import (
@@ -67,6 +75,9 @@ __all__ = [
     "NoiseSweep",
     "ResumableCheckpointer",
     "RunLock",
+    "StopOnNonFiniteLoss",
+    "StopOnNonFiniteOutput",
+    "TrainingDivergedError",
     "TrainingRandomState",
     "VolumeSliceDataset",
     "amp_enabled",
@@ -76,6 +87,7 @@ __all__ = [
     "check_dataset_dir",
     "check_dimensions",
     "check_finite",
+    "check_finite_weights",
     "check_label_values",
     "check_network_input_size",
     "check_same_spatial_shape",

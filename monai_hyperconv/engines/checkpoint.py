@@ -27,6 +27,7 @@ from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader, CheckpointSaver
 from torch.utils.data import DataLoader
 
+from monai_hyperconv.engines.divergence import TrainingDivergedError, check_finite_weights
 from monai_hyperconv.engines.random_state import TrainingRandomState
 from monai_hyperconv.engines.run_lock import lock_run_folders
 from monai_hyperconv.utils.atomic import atomic_torch_save
@@ -71,12 +72,18 @@ class ResumableCheckpointer(CheckpointSaver):
     Attach it to the trainer *after* the ``ValidationHandler`` (bundle handler lists attach in order), so that at
     each ``EPOCH_COMPLETED`` the validator's metrics of this epoch are available. Then:
 
-    - when ``validator.state.metrics[metric_name]`` improves (``mode="min"`` for a loss; NaN never does), MONAI's
+    - when ``validator.state.metrics[metric_name]`` improves (``mode="min"`` for a loss; NaN or infinity never does), MONAI's
       key-metric checkpoint writes the state dict of ``save_dict[best_key]`` to ``save_dir/best_filename``: a plain
       network state dict, loadable with ``CheckpointLoader(load_dict={"model": net})`` and ``ckpt_export``;
     - every epoch, ``save_dir/last_filename`` gets ``{name: obj.state_dict()}`` of ``save_dict``, the trainer
       (``engine_key``), this handler (best metric and epoch, ``"checkpointer"``) and the random state training
       consumes (``"random_state"``, every rank's under torch.distributed).
+
+    Nothing is written from a network holding NaN or infinite weights: that raises
+    :class:`~monai_hyperconv.engines.divergence.TrainingDivergedError` and both files keep the last finite epoch. A
+    run that completes without ever writing ``model.pt`` (no validated epoch with a finite metric) raises too, so a
+    training run that ends without an error has always left a ``model.pt``. Epochs before the first validation
+    (``val_interval`` > 1) write the last checkpoint only.
 
     With ``resume=True`` MONAI's ``CheckpointLoader`` restores all of them at ``Events.STARTED``, so training
     continues at the next epoch exactly as the uninterrupted run would have (on CPU, bit for bit), and ``model.pt``
@@ -136,6 +143,8 @@ class ResumableCheckpointer(CheckpointSaver):
         self._key_metric_checkpoint.save_handler = AtomicFileSaver(self.best_path)
         self.save_dict = dict(save_dict)
         self.validator = validator
+        self.best_key = best_key
+        self.last_value = math.nan
         self.metric_name = metric_name
         self.mode = mode
         self.resume = as_bool(resume, "resume")
@@ -159,6 +168,18 @@ class ResumableCheckpointer(CheckpointSaver):
         if self.resume:
             engine.add_event_handler(Events.STARTED, self.load_last)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+        engine.add_event_handler(Events.COMPLETED, self.check_best_written)
+
+    def check_best_written(self, engine: Engine) -> None:
+        """Raise when training ends (main process) and ``model.pt`` was never written: no epoch to deploy."""
+        if not is_main_process() or os.path.isfile(self.best_path):
+            return
+        raise TrainingDivergedError(
+            f"Training ended after epoch {engine.state.epoch} without writing {self.best_path}: no validated epoch "
+            f"had a finite {self.metric_name} (last: {self.last_value}). Check the learning curve and the "
+            "validation data; a NaN validation loss usually means a learning_rate too high, no validation at all a "
+            "val_interval larger than max_epochs."
+        )
 
     def _find_dataloader(self, engine: Engine) -> None:
         data = engine.state.dataloader
@@ -223,12 +244,21 @@ class ResumableCheckpointer(CheckpointSaver):
     def __call__(self, engine: Engine) -> None:
         validator = self.validator or engine
         metrics = validator.state.metrics
-        if self.metric_name not in metrics:
+        validated = self.metric_name in metrics
+        never_ran = validator is not engine and validator.state.iteration == 0  # before the first val_interval
+        if not validated and not never_ran:
             raise KeyError(
                 f"ResumableCheckpointer: metric {self.metric_name!r} not found (available: {sorted(metrics)}); "
                 "attach it after the ValidationHandler and name a metric of the validator."
             )
-        value = float(metrics[self.metric_name])
+        value = float(metrics[self.metric_name]) if validated else math.nan
+        self.last_value = value
+        # nothing is written from diverged weights: both files keep the last finite epoch
+        check_finite_weights(
+            {self.best_key: self.save_dict[self.best_key]},
+            f"neither {self.best_path} nor {self.last_path}",
+            int(engine.state.epoch),
+        )
         if not self._earlier_kept and is_main_process():
             self._keep_earlier_checkpoints()
         if self._improved(value):
@@ -239,7 +269,7 @@ class ResumableCheckpointer(CheckpointSaver):
         self.random_state.restart_workers()
 
     def _improved(self, value: float) -> bool:
-        if math.isnan(value):
+        if not math.isfinite(value):  # a NaN / infinite metric is never the best (diverged network, empty data)
             return False
         return value < self.best_metric if self.mode == "min" else value > self.best_metric
 
