@@ -14,6 +14,8 @@ __all__ = ["SPLIT_KEYS", "datalist_source", "read_split_json", "reusable_datalis
 logger = logging.getLogger(__name__)
 
 SPLIT_KEYS = ("training", "validation", "test")
+# the lists a datalist may not leave empty (a test list may be, for a split used only to train)
+REQUIRED_KEYS = ("training", "validation")
 
 
 def split_sizes(n: int, proportions: Sequence[float]) -> list[int]:
@@ -38,10 +40,12 @@ def split_sizes(n: int, proportions: Sequence[float]) -> list[int]:
 
 
 def read_split_json(path: str) -> dict:
-    """Read a datalist JSON and check that it holds the three lists of :data:`SPLIT_KEYS`.
+    """Read a datalist JSON and check that it holds the three lists of :data:`SPLIT_KEYS`, training and validation
+    not empty.
 
     Raises:
-        ValueError: naming ``path`` when it cannot be read or parsed, or lacks one of the lists.
+        ValueError: naming ``path`` when it cannot be read or parsed, lacks one of the lists, or its training or
+            validation list is empty.
     """
     try:
         with open(path) as f:
@@ -51,6 +55,12 @@ def read_split_json(path: str) -> dict:
     missing = [k for k in SPLIT_KEYS if not isinstance(content, dict) or not isinstance(content.get(k), list)]
     if missing:
         raise ValueError(f"Datalist {path!r} lacks the lists {missing}; expected keys {list(SPLIT_KEYS)}.")
+    empty = [k for k in REQUIRED_KEYS if not content[k]]
+    if empty:
+        raise ValueError(
+            f"Datalist {path!r}: no items in {empty}; expected at least one training and one validation item "
+            "(validation picks the epoch saved as model.pt)."
+        )
     return content
 
 

@@ -40,7 +40,13 @@ from monai_hyperconv.engines.noise_sweep import (
     run_noise_sweep,
     write_sweep_csv,
 )
-from monai_hyperconv.engines.preflight import check_dataset_dir, check_network_input_size, prepare_run
+from monai_hyperconv.engines.preflight import (
+    check_dataset_dir,
+    check_image_size,
+    check_learning_rate,
+    check_network_input_size,
+    prepare_run,
+)
 from monai_hyperconv.engines.random_state import TrainingRandomState, randomizable_transforms
 from monai_hyperconv.engines.run_lock import FolderInUseError, RunLock, lock_run_folders, release_all
 from monai_hyperconv.engines.runtime import amp_enabled, auto_num_workers, available_cpus, from_engine_stacked, run_if
@@ -88,7 +94,9 @@ __all__ = [
     "check_dimensions",
     "check_finite",
     "check_finite_weights",
+    "check_image_size",
     "check_label_values",
+    "check_learning_rate",
     "check_network_input_size",
     "check_same_spatial_shape",
     "describe_checkpoint_mismatch",

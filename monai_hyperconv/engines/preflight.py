@@ -7,6 +7,7 @@ was cached, a ``dataset_dir`` that is a file after the synthetic set was generat
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -16,7 +17,45 @@ from monai_hyperconv.engines.run_lock import lock_run_folders
 from monai_hyperconv.utils.distributed import unwrap_module
 from monai_hyperconv.utils.files import ensure_writable_dir
 
-__all__ = ["check_dataset_dir", "check_network_input_size", "prepare_run"]
+__all__ = ["check_dataset_dir", "check_image_size", "check_learning_rate", "check_network_input_size", "prepare_run"]
+
+
+def _positive_integer(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number == int(number) and number >= 1
+
+
+def check_image_size(size: int | Sequence[int], name: str = "image_size") -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``size`` is an integer >= 1 or a non-empty sequence of them.
+
+    A size of 0, a negative one or NaN otherwise passes the divisibility check (``0 % 8 == 0``) and fails much later
+    inside a resize transform, or casts to an empty volume.
+    """
+    values = list(size) if isinstance(size, (list, tuple)) else [size]
+    if not values or not all(_positive_integer(v) for v in values):
+        raise ValueError(f"{name} must be an integer >= 1 (pixels), or one per spatial dimension; got {size!r}.")
+
+
+def check_learning_rate(learning_rate: float | str, name: str = "learning_rate") -> float:
+    """``learning_rate`` as a float; ``ValueError`` naming ``name`` unless it is a finite number > 0.
+
+    torch's optimizers accept NaN (a NaN loss from the first step) and infinity; a command-line ``nan`` arrives as a
+    string and fails inside torch with a message that names no setting.
+    """
+    try:
+        value = float(learning_rate)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(learning_rate, bool) or not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"{name} must be a finite number > 0 (e.g. 1e-4, the bundles' default); got {learning_rate!r}."
+        )
+    return value
 
 
 def check_dataset_dir(dataset_dir: str | os.PathLike | None) -> None:
@@ -68,7 +107,7 @@ def prepare_run(
         output_dir: output folder: created, write-tested and locked.
         dataset_dir: must be a folder when it exists.
         network: with ``image_size``: see :func:`check_network_input_size`.
-        image_size: the spatial size the network sees.
+        image_size: the spatial size the network sees: integers >= 1 (:func:`check_image_size`).
         size_name: the setting named in the size error.
 
     Raises:
@@ -76,6 +115,8 @@ def prepare_run(
         FolderInUseError: when another live run holds ``ckpt_dir`` or ``output_dir``.
     """
     check_dataset_dir(dataset_dir)
+    if image_size is not None:
+        check_image_size(image_size, size_name)
     check_network_input_size(network, image_size, size_name)
     for what, folder in (("ckpt_dir", ckpt_dir), ("output_dir", output_dir)):
         if folder is not None:
