@@ -23,8 +23,10 @@ def curve_summary(path: str, relative_to: str) -> dict[str, Any]:
         return {}
     rows = read_learning_curve(path)
     validated = [r for r in rows if math.isfinite(r.get("val_loss", math.nan))]
-    out: dict[str, Any] = {"epochs_run": int(rows[-1]["epoch"]) if rows else 0, "learning_curve": None}
-    out["learning_curve"] = os.path.relpath(path, relative_to)
+    out: dict[str, Any] = {
+        "epochs_run": int(rows[-1]["epoch"]) if rows else 0,
+        "learning_curve": os.path.relpath(path, relative_to),
+    }
     if validated:
         best = min(validated, key=lambda r: r["val_loss"])  # the first of equal losses, as the checkpointer keeps
         out["best_epoch"], out["best_val_loss"] = int(best["epoch"]), float(best["val_loss"])
