@@ -6,6 +6,7 @@ Commands:
     compare  train several network fragments on one bundle and write a Table-1-style report
     monitor  per-layer kernel movement per step from a training run's training_monitor.csv (monitor_training true)
     speed    epochs each model needs to reach a reference model's training loss at a given epoch (same seeds)
+    fingerprint  digests of a run's data, initial weights, first batches and first epoch, to compare machines
 
 Examples:
     python -m monai_hyperconv.analysis kernels \\
@@ -23,6 +24,7 @@ from __future__ import annotations
 from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitulation
 from monai_hyperconv.analysis.compare import run_comparison
 from monai_hyperconv.analysis.compare.curves import learning_speed_command
+from monai_hyperconv.analysis.fingerprint import fingerprint_command
 from monai_hyperconv.analysis.training_monitor import monitor_command
 from monai_hyperconv.utils.errors import install_excepthook
 from monai_hyperconv.utils.optional import require
@@ -36,6 +38,7 @@ def run_analysis_cli(argv: list[str] | None = None) -> None:
         "compare": run_comparison,
         "speed": learning_speed_command,
         "monitor": monitor_command,
+        "fingerprint": fingerprint_command,
     }
     fire = require("fire", purpose="the analysis command line")
     fire.Fire(commands, command=argv)
