@@ -19,7 +19,7 @@ import numpy as np
 
 from monai_hyperconv.apps.csmri.discovery import nifti_files
 from monai_hyperconv.apps.datalist import SPLIT_KEYS
-from monai_hyperconv.apps.embedded import warn_if_generated_differently
+from monai_hyperconv.apps.embedded import publish_generated, warn_if_generated_differently
 from monai_hyperconv.apps.icbm152 import load_icbm152, random_bias_field, random_deform
 
 __all__ = ["EMBEDDED_MANIFEST", "ensure_icbm152_slices", "generate_icbm152_slices"]
@@ -105,9 +105,7 @@ def generate_icbm152_slices(
         }
         with open(os.path.join(tmp, EMBEDDED_MANIFEST), "w") as f:
             json.dump(manifest, f, indent=1)
-        if os.path.isdir(dataset_dir):
-            os.rmdir(dataset_dir)  # only an empty folder (the caller checked it holds no data) is replaced
-        os.replace(tmp, dataset_dir)
+        publish_generated(tmp, dataset_dir, has_data=nifti_files)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
