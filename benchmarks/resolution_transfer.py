@@ -36,7 +36,7 @@ from monai.bundle import ConfigParser
 from monai.metrics import ConfusionMatrixMetric
 
 from monai_hyperconv import HyperConvNd, resample_kernels
-from monai_hyperconv.engines import load_network_weights
+from monai_hyperconv.handlers import load_network_weights
 from monai_hyperconv.utils import atomic_write_csv
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))

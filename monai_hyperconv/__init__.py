@@ -2,16 +2,16 @@
 
 Importing the package loads only the core (``layers``, ``blocks``, ``networks``, ``convert``, and ``utils``) and
 registers ``Conv["hyper", d]`` / ``Conv["hypertrans", d]`` with MONAI's layer factory; it changes nothing else in
-the process (no ``sys.excepthook``, no optimizer hook). The machinery of the bundles (``transforms``, ``engines``,
-``apps``, ``analysis``) is imported where it is used: a bundle config lists ``$import monai_hyperconv.apps.liver``
+the process (no ``sys.excepthook``, no optimizer hook). The machinery of the bundles (``transforms``, ``data``,
+``handlers``, ``apps``, ``analysis``) is imported where it is used: a bundle config lists ``$import monai_hyperconv.apps.liver``
 (etc.) in its ``imports``, which also makes that module's components resolvable by short ``_target_`` name. After
-``import monai_hyperconv`` they are still reachable as attributes (``monai_hyperconv.engines.NoiseSweep``): the
+``import monai_hyperconv`` they are still reachable as attributes (``monai_hyperconv.handlers.NoiseSweep``): the
 first access imports the sub-package. A bundle run installs the last-line error report itself
 (:func:`monai_hyperconv.utils.install_excepthook`, the first entry of every bundle's ``initialize`` list).
 
 Layout, imports running one way (``tests/test_layering.py``): ``utils`` <- the core (``layers`` <- ``blocks`` <-
-``networks`` <- ``convert``) <- ``transforms`` <- ``engines`` <- ``apps`` (shared helpers <- ``liver``, ``ms``,
-``csmri``) <- ``analysis``.
+``networks`` <- ``convert``) <- ``transforms`` <- ``data`` / ``handlers`` <- ``apps`` (shared helpers <- ``liver``,
+``ms``, ``csmri``) <- ``analysis``.
 """
 
 import importlib
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 # imported on first attribute access, never by ``import monai_hyperconv`` (they pull the bundles' dependencies)
-_LAZY_SUBPACKAGES = ("analysis", "apps", "engines", "transforms")
+_LAZY_SUBPACKAGES = ("analysis", "apps", "data", "handlers", "transforms")
 
 
 def __getattr__(name: str):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from monai_hyperconv.layers.grid import grid_scales, resampled_grid
-from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
+from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvBase, HyperConvNd
 from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTranspose1d,
     HyperConvTranspose2d,
@@ -185,7 +185,7 @@ def hyperize(
     return replace_matching_modules(model, convert)
 
 
-def _warm_start(layer: HyperConvNd, module: nn.Module, name: str, steps: int, ridge: float = 0.0) -> None:
+def _warm_start(layer: HyperConvBase, module: nn.Module, name: str, steps: int, ridge: float = 0.0) -> None:
     record = fit_hyper_layer(layer, module.weight, module.bias, steps=steps, ridge=ridge)
     layer.fit_record = record
     logger.info(
@@ -204,7 +204,7 @@ def fit_report(model: nn.Module) -> list[dict]:
     return [
         {"layer": name, **dataclasses.asdict(module.fit_record)}
         for name, module in model.named_modules()
-        if isinstance(module, HyperConvNd) and getattr(module, "fit_record", None) is not None
+        if isinstance(module, HyperConvBase) and getattr(module, "fit_record", None) is not None
     ]
 
 
@@ -248,7 +248,7 @@ def resample_kernels(model: nn.Module, scale: float | Sequence[float]) -> nn.Mod
         ValueError: no hyper-convolution in ``model``, a non-positive scale, an even kernel with a scale other
             than 1, or explicit padding that is neither size-preserving nor 0 (nothing is changed then).
     """
-    layers = [(name or type(m).__name__, m) for name, m in model.named_modules() if isinstance(m, HyperConvNd)]
+    layers = [(name or type(m).__name__, m) for name, m in model.named_modules() if isinstance(m, HyperConvBase)]
     if not layers:
         raise ValueError(f"resample_kernels: {type(model).__name__} holds no hyper-convolution to resample.")
     targets = []

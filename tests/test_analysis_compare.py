@@ -25,7 +25,7 @@ from monai_hyperconv.analysis.compare import (
     run_comparison,
 )
 from monai_hyperconv.analysis.reports import read_csv
-from monai_hyperconv.engines import read_sweep_csv
+from monai_hyperconv.handlers import read_sweep_csv
 
 # the stand-in bundle below is ours: MONAI's warning about evaluating configs adds nothing here
 pytestmark = [
@@ -55,7 +55,7 @@ run:
 
 # merged on top of train.yaml, as the liver bundle's evaluate.yaml
 EVALUATE = """
-imports: ["$import os", "$import json", "$import torch", "$from monai_hyperconv.engines import write_sweep_csv"]
+imports: ["$import os", "$import json", "$import torch", "$from monai_hyperconv.handlers import write_sweep_csv"]
 split: test
 model_name: model
 run:

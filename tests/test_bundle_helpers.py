@@ -16,7 +16,8 @@ from monai_hyperconv.apps.ms import (
     prepare_ms_datalist,
     write_fold_dice_report,
 )
-from monai_hyperconv.engines import amp_enabled, auto_num_workers, available_cpus, from_engine_stacked, run_if
+from monai_hyperconv.handlers import from_engine_stacked
+from monai_hyperconv.utils import amp_enabled, auto_num_workers, available_cpus, run_if
 
 
 def test_auto_num_workers_picks_from_the_machine_and_takes_given_counts():

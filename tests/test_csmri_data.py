@@ -197,7 +197,7 @@ class _Oracle(torch.nn.Module):
 
 
 def test_load_weights_model_and_last_checkpoint_and_errors(tmp_path):
-    from monai_hyperconv.engines import load_network_weights as load_weights
+    from monai_hyperconv.handlers import load_network_weights as load_weights
 
     net = torch.nn.Conv2d(1, 1, 3)
     torch.save(net.state_dict(), tmp_path / "model.pt")

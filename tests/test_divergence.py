@@ -9,7 +9,7 @@ from helpers import exception_chain_text, tiny_bundle_workflow
 from ignite.engine import Engine, Events
 from monai.engines import SupervisedEvaluator
 
-from monai_hyperconv.engines import (
+from monai_hyperconv.handlers import (
     ResumableCheckpointer,
     StopOnNonFiniteLoss,
     StopOnNonFiniteOutput,

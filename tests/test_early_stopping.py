@@ -7,7 +7,7 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from monai_hyperconv.engines import BestEpochEarlyStopping, LearningCurveWriter, read_learning_curve
+from monai_hyperconv.handlers import BestEpochEarlyStopping, LearningCurveWriter, read_learning_curve
 
 
 class _Checkpointer:

@@ -15,8 +15,8 @@ from monai.metrics import DiceMetric, PSNRMetric, SSIMMetric
 from monai.utils import ImageMetaKey
 
 from monai_hyperconv.apps.csmri import CSMRITestReport, NoiseExamples, read_test_report
-from monai_hyperconv.engines import NoiseSweep, run_noise_sweep
-from monai_hyperconv.engines.noise_sweep import NoisyBatch
+from monai_hyperconv.handlers import NoiseSweep, run_noise_sweep
+from monai_hyperconv.handlers.noise_sweep import NoisyBatch
 from monai_hyperconv.transforms.kspace import PoissonUndersample
 from monai_hyperconv.transforms.noise import make_test_noise
 

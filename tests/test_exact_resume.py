@@ -10,8 +10,8 @@ from ignite.engine import Engine, Events
 from monai.data import DataLoader, Dataset
 from monai.transforms import Compose, RandAffined, RandGaussianNoised
 
-from monai_hyperconv.engines import ResumableCheckpointer, TrainingRandomState, randomizable_transforms
-from monai_hyperconv.engines.run_lock import release_all
+from monai_hyperconv.handlers import ResumableCheckpointer, TrainingRandomState, randomizable_transforms
+from monai_hyperconv.utils.run_lock import release_all
 
 
 def _augmentation():

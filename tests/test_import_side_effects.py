@@ -18,7 +18,7 @@ BUNDLE_RUN_CONFIGS = sorted(
     + glob.glob(os.path.join(REPO, "configs", "export", "*.yaml"))
 )
 HOOK_ENTRY = "$monai_hyperconv.utils.install_excepthook()"
-NOT_CORE = ("analysis", "apps", "engines", "transforms")
+NOT_CORE = ("analysis", "apps", "data", "handlers", "transforms")
 
 
 # One fresh interpreter for all checks (each start costs seconds of torch and MONAI imports): it imports torch and
@@ -38,8 +38,8 @@ result = {
     "excepthook_untouched": sys.excepthook is sys.__excepthook__,
     "hooks_unchanged": hooks() == hooks_before,
 }
-sweep = monai_hyperconv.engines.NoiseSweep
-result["lazy"] = [sweep.__module__, "monai_hyperconv.engines" in sys.modules, "engines" in dir(monai_hyperconv)]
+sweep = monai_hyperconv.handlers.NoiseSweep
+result["lazy"] = [sweep.__module__, "monai_hyperconv.handlers" in sys.modules, "handlers" in dir(monai_hyperconv)]
 print(json.dumps(result))
 """
 
@@ -61,7 +61,7 @@ def test_import_installs_no_hook(probe):
 
 def test_import_loads_only_the_core(probe):
     """Beyond what torch and MONAI load themselves, ``import monai_hyperconv`` (and ``from monai_hyperconv import
-    HyperConv2d``) loads only its core: no apps, engines, transforms or analysis, and no third-party module beyond
+    HyperConv2d``) loads only its core: no apps, data, handlers, transforms or analysis, and no third-party module beyond
     the standard library (MONAI itself already imports matplotlib, scipy and tensorboard when they are installed)."""
     new = probe["new_modules"]
     assert "monai_hyperconv.layers" in new and "monai_hyperconv.networks" in new
@@ -72,7 +72,7 @@ def test_import_loads_only_the_core(probe):
 
 def test_sub_packages_above_the_core_load_on_first_access(probe):
     module, loaded, listed = probe["lazy"]
-    assert module.startswith("monai_hyperconv.engines") and loaded and listed
+    assert module.startswith("monai_hyperconv.handlers") and loaded and listed
     import monai_hyperconv
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):

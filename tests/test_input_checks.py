@@ -11,16 +11,10 @@ import torch
 from monai.bundle import run as bundle_run
 from monai.transforms import EnsureChannelFirstd
 
-from monai_hyperconv.engines import (
-    CheckedLoadImaged,
-    CheckImageLabeld,
-    check_network_input_size,
-    describe_checkpoint_mismatch,
-    load_network_weights,
-    prepare_run,
-    release_all,
-)
+from monai_hyperconv.handlers import describe_checkpoint_mismatch, load_network_weights
 from monai_hyperconv.networks import PaperUNet
+from monai_hyperconv.transforms import CheckedLoadImaged, CheckImageLabeld
+from monai_hyperconv.utils import check_network_input_size, prepare_run, release_all
 from monai_hyperconv.utils.errors import summary_line
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -70,7 +64,7 @@ def test_orientation_mismatch_and_singular_affine(tmp_path):
     # nibabel will not even write a singular affine; a reader that yields one (or NaN) is caught the same way
     from monai.data import MetaTensor
 
-    from monai_hyperconv.engines import check_affine
+    from monai_hyperconv.transforms import check_affine
 
     for affine in (np.diag([1.0, 0.0, 1.0, 1.0]), np.full((4, 4), np.nan)):
         with pytest.raises(ValueError, match=r"flat\.nii: the voxel-to-world matrix .* singular or not finite"):

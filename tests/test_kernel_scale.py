@@ -1,4 +1,4 @@
-"""bundles/liver_lesion_seg/configs/kernel_scale.yaml and engines.kernel_scale: inference with the hyper kernels
+"""bundles/liver_lesion_seg/configs/kernel_scale.yaml and handlers.kernel_scale: inference with the hyper kernels
 resampled for another resolution (issue 15, item 4)."""
 
 import copy
@@ -10,7 +10,7 @@ from ignite.engine import Engine
 from monai.bundle import ConfigParser
 
 from monai_hyperconv import HyperConvNd, PaperUNet, resample_kernels
-from monai_hyperconv.engines.kernel_scale import KernelScale, apply_kernel_scale
+from monai_hyperconv.handlers.kernel_scale import KernelScale, apply_kernel_scale
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "bundles/liver_lesion_seg/configs"

@@ -1,7 +1,7 @@
 """Imports run one way through the package's layers, and no two sub-packages import each other.
 
 Every module's imports are read from its source (``ast``), including imports inside functions: a lazy import
-upward is still an upward dependency. A module belongs to the unit of its sub-package (``engines``, ``apps``,
+upward is still an upward dependency. A module belongs to the unit of its sub-package (``handlers``, ``apps``,
 ``apps.ms``...); a unit may import its own modules and units of lower layers only.
 """
 
@@ -21,7 +21,7 @@ LAYERS = (
     ("networks",),
     ("convert",),
     ("transforms",),
-    ("engines",),
+    ("data", "handlers"),  # datasets and datalists; ignite / MONAI handlers
     ("apps",),  # the helpers the task apps share (datalist IO, embedded-data marker, ICBM152 template)
     ("apps.liver", "apps.ms", "apps.csmri"),
     ("analysis",),
@@ -127,10 +127,10 @@ def test_core_imports_only_torch_monai_and_utils():
 
 def test_the_checks_catch_an_upward_import(tmp_path):
     """The parser sees lazy and relative imports, so the checks above can fail."""
-    source = "def f():\n    from monai_hyperconv.engines import NoiseSweep\n\nfrom ..apps import ms\n"
+    source = "def f():\n    from monai_hyperconv.handlers import NoiseSweep\n\nfrom ..apps import ms\n"
     tree = ast.parse(source)
     names = _imported(tree, "monai_hyperconv.layers.hyperconv", is_package=False)
-    assert names == {"monai_hyperconv.engines", "monai_hyperconv.apps"}
-    assert {unit_of(n) for n in names} == {"engines", "apps"}
-    assert unit_of("monai_hyperconv.apps.ms.isbi") == "apps.ms" and unit_of("monai_hyperconv.apps.datalist") == "apps"
+    assert names == {"monai_hyperconv.handlers", "monai_hyperconv.apps"}
+    assert {unit_of(n) for n in names} == {"handlers", "apps"}
+    assert unit_of("monai_hyperconv.apps.ms.isbi") == "apps.ms" and unit_of("monai_hyperconv.apps.embedded") == "apps"
     assert all(LEVEL[unit_of(n)] > LEVEL["layers"] for n in names)

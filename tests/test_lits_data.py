@@ -23,7 +23,7 @@ from monai_hyperconv.apps.liver import (
     split_lits,
     synthetic_ct,
 )
-from monai_hyperconv.engines import VolumeSliceDataset
+from monai_hyperconv.data import VolumeSliceDataset
 
 TRAIN_YAML = os.path.join(os.path.dirname(__file__), "..", "bundles", "liver_lesion_seg", "configs", "train.yaml")
 

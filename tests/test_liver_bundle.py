@@ -169,7 +169,7 @@ def test_evaluate_reports_test_dice_and_noise_sweep(trained):
 
 @pytest.mark.slow
 def test_several_models_in_one_plot(trained, tmp_path):
-    from monai_hyperconv.engines import plot_noise_sweeps, read_sweep_csv, write_sweep_csv
+    from monai_hyperconv.handlers import plot_noise_sweeps, read_sweep_csv, write_sweep_csv
 
     root, _ = trained
     metric, rows = read_sweep_csv(str(root / "outputs" / "noise_sweep_hyper_unet_5x5.csv"))
@@ -350,7 +350,7 @@ def test_missing_real_data_without_generation(tmp_path):
 def test_resume_without_checkpoint_names_the_file(tmp_path):
     from ignite.engine import Engine
 
-    from monai_hyperconv.engines import ResumableCheckpointer
+    from monai_hyperconv.handlers import ResumableCheckpointer
 
     net = torch.nn.Linear(2, 1)
     handler = ResumableCheckpointer(str(tmp_path / "ckpt"), {"network": net}, resume=True)

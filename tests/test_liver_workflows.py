@@ -1,4 +1,4 @@
-"""Reusable bundle machinery (monai_hyperconv.engines, .utils): atomic saving, best/last checkpoints and resume, checks,
+"""Reusable bundle machinery (monai_hyperconv.handlers, .transforms, .utils): atomic saving, best/last checkpoints and resume, checks,
 noise sweep."""
 
 import csv
@@ -9,13 +9,8 @@ import torch
 from ignite.engine import Engine
 from monai.metrics import DiceMetric
 
-from monai_hyperconv.engines import (
-    CheckImageLabeld,
-    NoiseSweep,
-    ResumableCheckpointer,
-    read_sweep_csv,
-    run_noise_sweep,
-)
+from monai_hyperconv.handlers import NoiseSweep, ResumableCheckpointer, read_sweep_csv, run_noise_sweep
+from monai_hyperconv.transforms import CheckImageLabeld
 from monai_hyperconv.utils import atomic_torch_save, ensure_writable_dir
 
 
@@ -152,8 +147,7 @@ def test_noise_sweep_levels_degrade_a_thresholding_model(tmp_path):
 
 
 def test_init_output_bias_starts_outputs_at_the_prior():
-    from monai_hyperconv.engines import init_output_bias
-    from monai_hyperconv.networks import PaperUNet
+    from monai_hyperconv.networks import PaperUNet, init_output_bias
 
     net = PaperUNet(2, 1, 1, channels=4, conv="hyper", kernel_size=5)
     assert init_output_bias(net, None) is net
@@ -173,7 +167,7 @@ def test_init_output_bias_starts_outputs_at_the_prior():
 def test_epoch_time_limit_stops_at_an_epoch_boundary():
     """A fake clock, no sleeping: iterations of 0.25 s, epochs of 0.5 s. Training ends after the last epoch whose
     successor (estimated by the longest epoch so far) would end past the budget, at an epoch boundary."""
-    from monai_hyperconv.engines import EpochTimeLimit
+    from monai_hyperconv.handlers import EpochTimeLimit
 
     now = [0.0]
 
@@ -209,7 +203,7 @@ def test_as_bool_reads_command_line_flags():
     ("given", "expected"), [(None, None), ("null", None), ("None", None), ("450", 450.0), (30, 30.0)]
 )
 def test_time_limit_reads_null_and_numbers_from_the_command_line(given, expected):
-    from monai_hyperconv.engines import EpochTimeLimit
+    from monai_hyperconv.handlers import EpochTimeLimit
 
     # fire passes `--train_time_limit null` as the string "null"; it must disable the limit, not crash after an epoch
     assert EpochTimeLimit(given).limit_sec == expected
@@ -217,7 +211,7 @@ def test_time_limit_reads_null_and_numbers_from_the_command_line(given, expected
 
 @pytest.mark.parametrize("given", ["soon", -1, "inf"])
 def test_time_limit_refuses_other_values_when_built(given):
-    from monai_hyperconv.engines import EpochTimeLimit
+    from monai_hyperconv.handlers import EpochTimeLimit
 
     with pytest.raises(ValueError, match="train_time_limit"):
         EpochTimeLimit(given)

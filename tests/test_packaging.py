@@ -116,7 +116,7 @@ def test_call_sites_raise_the_error_naming_the_extra(monkeypatch, tmp_path, bloc
 
         run = lambda: random_smooth_field((16, 16), seed=0)
     elif call == "sweep_plot":
-        from monai_hyperconv.engines.noise_sweep import plot_noise_sweeps
+        from monai_hyperconv.handlers.noise_sweep import plot_noise_sweeps
 
         csv = tmp_path / "noise_sweep_a.csv"
         csv.write_text("model,noise,level,dice\na,gaussian,0.0,0.5\n")

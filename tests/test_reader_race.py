@@ -14,7 +14,7 @@ import torch
 from monai.data import CacheDataset
 from monai.transforms import Compose
 
-from monai_hyperconv.engines import CheckedLoadImaged
+from monai_hyperconv.transforms import CheckedLoadImaged
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from monai_hyperconv.engines import FolderInUseError, RunLock, lock_run_folders, release_all
-from monai_hyperconv.engines.run_lock import LOCK_FILENAME
+from monai_hyperconv.utils import FolderInUseError, RunLock, lock_run_folders, release_all
+from monai_hyperconv.utils.run_lock import LOCK_FILENAME
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
@@ -23,7 +23,7 @@ def _release():
 def _holder(folder):
     """A process that holds the lock of ``folder`` until killed."""
     code = (
-        "import sys, time\nfrom monai_hyperconv.engines import lock_run_folders\n"
+        "import sys, time\nfrom monai_hyperconv.utils import lock_run_folders\n"
         f"lock_run_folders(ckpt_dir={str(folder)!r})\nprint('held', flush=True)\ntime.sleep(120)"
     )
     proc = subprocess.Popen(

@@ -7,10 +7,10 @@ import re
 import pytest
 from helpers import exception_chain_text, tiny_bundle_workflow
 
-from monai_hyperconv.apps.datalist import read_split_json
 from monai_hyperconv.apps.liver import prepare_lits_datalist
-from monai_hyperconv.engines import check_image_size, check_learning_rate, prepare_run
+from monai_hyperconv.data.datalist import read_split_json
 from monai_hyperconv.networks import PaperUNet
+from monai_hyperconv.utils import check_image_size, check_learning_rate, prepare_run
 
 
 @pytest.mark.parametrize("size", [0, -16, math.nan, "nan", 12.5, [32, 0], [32, -8, 32], [], True, None])
@@ -77,7 +77,7 @@ def test_bundles_refuse_a_nan_learning_rate_at_initialize(tmp_path, bundle):
         with pytest.raises(Exception) as e:
             wf.initialize()
     finally:
-        from monai_hyperconv.engines import release_all
+        from monai_hyperconv.utils import release_all
 
         release_all()
     assert "learning_rate must be a finite number > 0" in exception_chain_text(e.value)

@@ -1,4 +1,4 @@
-"""configs/warm_start/hyperize_fit.yaml and engines.warm_start.hyperize_checkpoint: a bundle's network_def built as
+"""configs/warm_start/hyperize_fit.yaml and apps.warm_start.hyperize_checkpoint: a bundle's network_def built as
 the fitted hyper version of a trained regular network (issue 14, item 1)."""
 
 import csv
@@ -9,7 +9,7 @@ import torch
 from monai.bundle import ConfigParser
 
 from monai_hyperconv import HyperConvNd, PaperUNet
-from monai_hyperconv.engines.warm_start import hyperize_checkpoint, summarize_fit
+from monai_hyperconv.apps.warm_start import hyperize_checkpoint, summarize_fit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "bundles/liver_lesion_seg/configs/train.yaml"
@@ -114,7 +114,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.pt"):
         hyperize_checkpoint(net, tmp_path / "nothing.pt")
     torch.save(PaperUNet(2, 1, 1, channels=8, conv="regular", kernel_size=5).state_dict(), tmp_path / "other.pt")
-    # the checkpoint-mismatch message of engines.weights: names the file and the fragment it seems to hold
+    # the checkpoint-mismatch message of handlers.checkpoint_loader: names the file and the fragment it seems to hold
     with pytest.raises(RuntimeError, match=r"other\.pt does not fit the configured network PaperUNet.*unet_5x5\.yaml"):
         hyperize_checkpoint(net, tmp_path / "other.pt")
 

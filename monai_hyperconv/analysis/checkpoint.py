@@ -10,7 +10,7 @@ import torch
 from monai.bundle import ConfigParser
 from torch import nn
 
-from monai_hyperconv.engines.weights import extract_state_dict
+from monai_hyperconv.handlers.checkpoint_loader import extract_state_dict
 
 __all__ = ["build_bundle_network", "extract_state_dict", "load_bundle_network"]
 

@@ -24,7 +24,7 @@ from ignite.engine import Engine, Events
 from torch import nn
 
 from monai_hyperconv.analysis.smoothness import conv_kernels, mean_abs_laplacian
-from monai_hyperconv.layers import HyperConvNd
+from monai_hyperconv.layers import HyperConvBase
 from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
 from monai_hyperconv.utils.flags import as_bool
 
@@ -114,7 +114,7 @@ class TrainingMonitor:
                 "smoothness_rel": float(mean_abs_laplacian(kernels, conv.spatial_dims, relative=True).mean()),
             }
             module = conv.module
-            if isinstance(module, HyperConvNd):
+            if isinstance(module, HyperConvBase):
                 net = module.kernel_net
                 row["grad_hidden"] = _norm(p.grad for p in net.hidden.parameters())
                 row["grad_out_weight"] = _norm([net.out.weight.grad])

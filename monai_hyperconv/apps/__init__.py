@@ -6,12 +6,15 @@
 - :mod:`~monai_hyperconv.apps.csmri`: T1 slice discovery / split / datalist, embedded ICBM152 slices, slice
   loading, test-set evaluation and plots.
 
-Shared by them (this package's own modules): datalist JSON IO (:mod:`.datalist`), the embedded-data marker
-check (:mod:`.embedded`) and the ICBM152 template loader (:mod:`.icbm152`). The task sub-packages import these
-and the layers below, never each other (``tests/test_layering.py``).
+Shared by them (this package's own modules): the embedded-data marker check (:mod:`.embedded`) and the ICBM152
+template loader (:mod:`.icbm152`); the datalist JSON IO they use is :mod:`monai_hyperconv.data.datalist`. The task
+sub-packages import these and the layers below, never each other (``tests/test_layering.py``).
+
+Also here: :mod:`.warm_start` (:func:`~monai_hyperconv.apps.warm_start.hyperize_checkpoint`), the warm-start recipe
+``configs/warm_start/hyperize_fit.yaml`` builds its network with: a trained regular network's checkpoint turned into
+a fitted hyper network.
 """
 
-from monai_hyperconv.apps.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist, split_sizes
 from monai_hyperconv.apps.embedded import warn_if_generated_differently
 from monai_hyperconv.apps.icbm152 import (
     ICBM152_FILES,
@@ -27,18 +30,13 @@ from monai_hyperconv.apps.icbm152 import (
 
 __all__ = [
     "ICBM152_FILES",
-    "SPLIT_KEYS",
     "ICBM152Template",
-    "datalist_source",
     "icbm152_path",
     "load_icbm152",
     "random_bias_field",
     "random_deform",
     "random_displacement_field",
     "random_smooth_field",
-    "read_split_json",
-    "reusable_datalist",
-    "split_sizes",
     "warn_if_generated_differently",
     "warp",
 ]

@@ -16,7 +16,7 @@ from monai.networks.layers.factories import Pool
 from torch import nn
 
 from monai_hyperconv.blocks.convolutions import PaperConvBlock, PaperDoubleConv
-from monai_hyperconv.layers import HyperConvNd
+from monai_hyperconv.layers import HyperConvBase
 
 __all__ = [
     "PaperDecoder",
@@ -170,7 +170,7 @@ def conv_layers(module: nn.Module) -> list[tuple[int, int]]:
     return [
         (m.dilation[0] * (m.kernel_size[0] - 1) + 1, m.stride[0])
         for m in module.modules()
-        if isinstance(m, (nn.modules.conv._ConvNd, HyperConvNd))
+        if isinstance(m, (nn.modules.conv._ConvNd, HyperConvBase))
     ]
 
 

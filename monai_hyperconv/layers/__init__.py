@@ -7,6 +7,7 @@ from monai_hyperconv.layers.hyperconv import (
     HyperConv1d,
     HyperConv2d,
     HyperConv3d,
+    HyperConvBase,
     HyperConvNd,
     reinit_hyper_kernels,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "HyperConv1d",
     "HyperConv2d",
     "HyperConv3d",
+    "HyperConvBase",
     "HyperConvNd",
     "HyperConvTranspose1d",
     "HyperConvTranspose2d",

@@ -5,6 +5,7 @@ Ma, Wang, Dalca, Sabuncu, "Hyper-Convolutions via Implicit Kernels for Medical I
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 
@@ -29,7 +30,15 @@ from monai_hyperconv.layers.grid import (
 )
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
-__all__ = ["KERNEL_INIT_STD", "HyperConv1d", "HyperConv2d", "HyperConv3d", "HyperConvNd", "reinit_hyper_kernels"]
+__all__ = [
+    "KERNEL_INIT_STD",
+    "HyperConv1d",
+    "HyperConv2d",
+    "HyperConv3d",
+    "HyperConvBase",
+    "HyperConvNd",
+    "reinit_hyper_kernels",
+]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # standard deviation of the generated kernels at initialisation, by ``kernel_init``, from the layer's fan-in:
@@ -53,29 +62,18 @@ def spatial_tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, .
     return value
 
 
-class HyperConvNd(nn.Module):
-    """N-d hyper-convolution with the signature of ``torch.nn.Conv{N}d``.
+class HyperConvBase(nn.Module):
+    """The kernel machinery every hyper-convolution shares, regular (:class:`HyperConvNd`) and transposed
+    (:class:`~monai_hyperconv.layers.HyperConvTransposeNd`): each kernel weight is computed by a small MLP
+    (:class:`CoordinateKernelNet`) from the integer offset of its tap, so the parameter count depends on
+    ``hidden_channels`` and the channels, never on ``kernel_size`` (eq. 3 of the paper). A separate learned bias is
+    added after the convolution.
 
-    Each kernel weight is computed by a small MLP (:class:`CoordinateKernelNet`) from the integer offset of its
-    tap, so the parameter count depends on ``hidden_channels`` and the channels, never on ``kernel_size``
-    (eq. 3 of the paper). A separate learned bias is added after the convolution.
-
-    Args:
-        in_channels, out_channels, kernel_size, stride, dilation, groups, bias, padding_mode: as in torch.
-        padding: ``"same"`` (default), ``"valid"``, an int or one int per spatial dim. ``"same"`` with a stride
-            above 1 pads as it would with stride 1 (``dilation * (k - 1)`` in total), so odd kernels give
-            ``ceil(size / stride)`` outputs, as MONAI's ``same_padding``.
-        hidden_channels: hidden widths of the kernel network; the last entry is the paper's N_L.
-        negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
-        kernel_init: the initial kernels' standard deviation (the kernel network is initialised so that its kernels
-            have it, see :meth:`CoordinateKernelNet.reset_parameters`): ``"he"`` (default) ``sqrt(2 / fan_in)``, or
-            ``"torch"`` ``sqrt(1 / (3 fan_in))``, that of a ``torch.nn.Conv{N}d``'s default weights. Under batch norm
-            the kernels' scale sets how far a step moves them relative to their size: with ``"he"`` they start 2.45x
-            larger than the regular kernels they replace.
-        fft: ``"auto"`` picks the direct or the FFT path per call, from a cost model of both in the input size,
-            channels, batch and kernel (calibrated per device type), or, with
-            ``monai_hyperconv.layers.path_choice.benchmark = True``, from a one-time measurement of both paths per
-            input shape (see :mod:`monai_hyperconv.layers.path_choice`); ``True`` / ``False`` force it.
+    A subclass sets ``spatial_dims``, gives the weight layout (:meth:`kernel_shape`), validates and stores its own
+    ``padding`` and defines ``forward`` with :meth:`kernel`. Initialisation follows torch's fan-in convention for
+    the layout: ``fan_in = kernel_shape()[1] * prod(kernel_size)`` (``weight.size(1) * prod(k)``, what ``nn.init``
+    computes), the kernels get the standard deviation of ``kernel_init`` from it (through the kernel network's
+    ``reset_parameters``) and the bias torch's ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
 
     The kernel is regenerated on every forward pass that records gradients, which also drops the cached one.
     Otherwise (e.g. eval mode under ``torch.no_grad``) it is cached and reused until a kernel-network parameter
@@ -89,6 +87,15 @@ class HyperConvNd(nn.Module):
     loading weights written on another grid raises, unless inside
     :func:`~monai_hyperconv.layers.grid.load_on_new_grid`. :func:`monai_hyperconv.resample_kernels` moves the
     layer to a finer grid (:meth:`set_grid_scale`). ``torch.jit.script`` compiles the materialized convolution.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, dilation, groups, bias: as in torch.
+        padding: stored as given (the subclass has validated it).
+        hidden_channels: hidden widths of the kernel network; the last entry is the paper's N_L.
+        negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
+        kernel_init: the initial kernels' standard deviation from the fan-in: ``"he"`` ``sqrt(2 / fan_in)`` or
+            ``"torch"`` ``sqrt(1 / (3 fan_in))`` (:data:`KERNEL_INIT_STD`).
+        device, dtype: of the parameters.
     """
 
     spatial_dims: int = 0
@@ -98,16 +105,14 @@ class HyperConvNd(nn.Module):
         in_channels: int,
         out_channels: int,
         kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: str | int | Sequence[int] = "same",
-        dilation: int | Sequence[int] = 1,
-        groups: int = 1,
-        bias: bool = True,
+        stride: int | Sequence[int],
+        padding: str | tuple[int, ...],
+        dilation: int | Sequence[int],
+        groups: int,
+        bias: bool,
         *,
-        hidden_channels: Sequence[int] = (16, 16, 4),
-        negative_slope: float = 0.1,
-        padding_mode: str = "zeros",
-        fft: bool | str = "auto",
+        hidden_channels: Sequence[int],
+        negative_slope: float,
         kernel_init: str = "he",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -121,10 +126,6 @@ class HyperConvNd(nn.Module):
             raise ValueError(
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must divide by groups ({groups})."
             )
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}.")
-        if fft not in ("auto", True, False):
-            raise ValueError(f"fft must be 'auto', True or False, got {fft!r}.")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = spatial_tuple(kernel_size, n, "kernel_size")
@@ -132,12 +133,9 @@ class HyperConvNd(nn.Module):
         self.stride = spatial_tuple(stride, n, "stride")
         self.dilation = spatial_tuple(dilation, n, "dilation")
         self.groups = groups
-        self.padding_mode = padding_mode
-        self.fft = fft
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
             raise ValueError("kernel_size, stride and dilation must be positive.")
-        self.padding = padding if isinstance(padding, str) else spatial_tuple(padding, n, "padding")
-        self._padding_pairs = self._resolve_padding(self.padding)
+        self.padding = padding
 
         factory = {"device": device, "dtype": dtype}
         self.register_buffer("grid", kernel_grid(self.kernel_size).to(**factory), persistent=False)
@@ -160,23 +158,13 @@ class HyperConvNd(nn.Module):
 
     @property
     def fan_in(self) -> int:
-        return self.in_channels // self.groups * math.prod(self.kernel_size)
+        """torch's fan-in of the weight layout: ``kernel_shape()[1] * prod(kernel_size)`` (``in // groups * prod(k)``
+        for a convolution, ``out // groups * prod(k)`` for a transposed one)."""
+        return self.kernel_shape()[1] * math.prod(self.kernel_size)
 
-    @property
-    def padding_pairs(self) -> tuple[tuple[int, int], ...]:
-        """Zero padding ``(before, after)`` per spatial dim that :attr:`padding` resolves to (``"same"`` may pad
-        one more after than before)."""
-        return self._padding_pairs
-
-    def _resolve_padding(self, padding: str | tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-        if padding == "valid":
-            return ((0, 0),) * self.spatial_dims
-        if padding == "same":
-            totals = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
-            return tuple((t // 2, t - t // 2) for t in totals)
-        if isinstance(padding, str):
-            raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}.")
-        return tuple((p, p) for p in padding)
+    def kernel_shape(self) -> tuple[int, ...]:
+        """Shape of :meth:`kernel`, that of the equivalent torch layer's weight."""
+        raise NotImplementedError(f"{type(self).__name__} must define kernel_shape().")
 
     def reset_parameters(self) -> None:
         """Kernel statistics of ``kernel_init`` (default: Kaiming-normal, ReLU gain); torch's default bias init."""
@@ -192,10 +180,6 @@ class HyperConvNd(nn.Module):
         with torch.autocast(self.grid.device.type, enabled=False):
             flat = tap_weighted(self.kernel_net(self.grid.to(self.kernel_net.out.weight.dtype)), self.tap_weights, 1)
         return flat.view(self.kernel_shape())
-
-    def kernel_shape(self) -> tuple[int, ...]:
-        """Shape of :meth:`kernel`, that of the equivalent torch layer's weight (transposed layers override it)."""
-        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
     def _parameter_state(self) -> tuple:
         """What reveals a kernel-network change without reading values: each parameter's storage, version counter
@@ -236,13 +220,12 @@ class HyperConvNd(nn.Module):
         return torch.is_grad_enabled() and any(p.requires_grad for p in self.kernel_net.parameters())
 
     def clear_kernel_cache(self) -> None:
-        """Forget the cached kernel (and kernel spectrum); the next use regenerates them.
+        """Forget the cached kernel (and whatever a subclass derives from it); the next use regenerates it.
 
         Needed only after edits that bypass parameter version counters, i.e. through ``param.data``; optimizer
         steps (fused ones included), ``load_state_dict``, ``.to()`` and in-place edits are detected.
         """
         self._cache_key, self._cached_kernel, self._cache_bytes = None, None, None
-        self._spectrum_key, self._cached_spec, self._spectrum_bytes = None, None, None
 
     def _uncached(self) -> bool:
         """Whether this call regenerates the kernel (spectrum) instead of using the cache.
@@ -259,7 +242,7 @@ class HyperConvNd(nn.Module):
         return records_grad or torch.compiler.is_compiling()
 
     def kernel(self) -> torch.Tensor:
-        """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
+        """The generated weight, in the layout of the equivalent torch layer's weight (:meth:`kernel_shape`)."""
         if self._uncached():
             return self._generate_kernel()
         if not self._cache_is_valid():
@@ -308,7 +291,6 @@ class HyperConvNd(nn.Module):
         size, grid, tap_weights = resampled_grid(self.base_kernel_size, scale, type(self).__name__)
         padding = self.resampled_padding(size)
         self.grid_scale, self.kernel_size, self.padding = scale, size, padding
-        self._padding_pairs = self._resolve_padding(padding)
         self.grid = grid.to(self.grid)
         self.tap_weights = None if tap_weights is None else tap_weights.to(self.grid)
         self.clear_kernel_cache()
@@ -338,6 +320,114 @@ class HyperConvNd(nn.Module):
 
         return materialize(self)
 
+    def kernel_basis(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kernel as M = N_L + 1 shared maps and their mixing: ``kernel()[o, i] == sum_m mix[o, i, m] maps[m]``.
+
+        Returns ``(maps, mix)``: ``maps`` ``(M, *kernel_size)`` are the kernel network's N_L features at every tap
+        and a map of ones (for the output layer's bias); ``mix`` ``(out, in // groups, M)`` is the output layer.
+        Computed in the parameters' precision, autocast disabled.
+        """
+        net = self.kernel_net
+        with torch.autocast(self.grid.device.type, enabled=False):
+            feats = net.features(self.grid.to(net.out.weight.dtype))
+            feats = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)  # ones column: output bias
+            feats = tap_weighted(feats, self.tap_weights, 0)  # the kernel's tap weights, as in _generate_kernel
+            mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1)
+        maps = feats.t().reshape(-1, *self.kernel_size)
+        return maps, mix.reshape(self.out_channels, self.in_channels // self.groups, -1)
+
+
+class HyperConvNd(HyperConvBase, metaclass=abc.ABCMeta):
+    """N-d hyper-convolution with the signature of ``torch.nn.Conv{N}d``.
+
+    The kernel network, its parameter count (eq. 3 of the paper, independent of ``kernel_size``), the separate bias,
+    the kernel cache and the kernel grid in the state dict are those of :class:`HyperConvBase`; this class adds
+    torch's and MONAI's padding options and the convolution itself, on a direct or an FFT path.
+
+    ``isinstance(layer, HyperConvNd)`` holds for every hyper-convolution, transposed ones included (they are
+    registered as virtual subclasses, see :class:`~monai_hyperconv.layers.HyperConvTransposeNd`), as it always has;
+    code that uses the shared machinery may test :class:`HyperConvBase` instead, which is the same set of layers.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, dilation, groups, bias, padding_mode: as in torch.
+        padding: ``"same"`` (default), ``"valid"``, an int or one int per spatial dim. ``"same"`` with a stride
+            above 1 pads as it would with stride 1 (``dilation * (k - 1)`` in total), so odd kernels give
+            ``ceil(size / stride)`` outputs, as MONAI's ``same_padding``.
+        hidden_channels: hidden widths of the kernel network; the last entry is the paper's N_L.
+        negative_slope: leaky ReLU slope of the kernel network (0.1 in the paper).
+        kernel_init: the initial kernels' standard deviation (the kernel network is initialised so that its kernels
+            have it, see :meth:`CoordinateKernelNet.reset_parameters`): ``"he"`` (default) ``sqrt(2 / fan_in)``, or
+            ``"torch"`` ``sqrt(1 / (3 fan_in))``, that of a ``torch.nn.Conv{N}d``'s default weights. Under batch norm
+            the kernels' scale sets how far a step moves them relative to their size: with ``"he"`` they start 2.45x
+            larger than the regular kernels they replace.
+        fft: ``"auto"`` picks the direct or the FFT path per call, from a cost model of both in the input size,
+            channels, batch and kernel (calibrated per device type), or, with
+            ``monai_hyperconv.layers.path_choice.benchmark = True``, from a one-time measurement of both paths per
+            input shape (see :mod:`monai_hyperconv.layers.path_choice`); ``True`` / ``False`` force it.
+        device, dtype: of the parameters.
+
+    The kernel cache (see :class:`HyperConvBase`) also holds the FFT path's kernel spectrum.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        padding: str | int | Sequence[int] = "same",
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        hidden_channels: Sequence[int] = (16, 16, 4),
+        negative_slope: float = 0.1,
+        padding_mode: str = "zeros",
+        fft: bool | str = "auto",
+        kernel_init: str = "he",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}.")
+        if fft not in ("auto", True, False):
+            raise ValueError(f"fft must be 'auto', True or False, got {fft!r}.")
+        if isinstance(padding, str) and padding not in ("same", "valid"):
+            raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}.")
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride,
+            padding if isinstance(padding, str) else spatial_tuple(padding, self.spatial_dims, "padding"),
+            dilation, groups, bias, hidden_channels=hidden_channels, negative_slope=negative_slope,
+            kernel_init=kernel_init, device=device, dtype=dtype,
+        )  # fmt: skip
+        self.padding_mode = padding_mode
+        self.fft = fft
+
+    @property
+    def padding_pairs(self) -> tuple[tuple[int, int], ...]:
+        """Zero padding ``(before, after)`` per spatial dim that :attr:`padding` resolves to (``"same"`` may pad
+        one more after than before)."""
+        if self.padding == "valid":
+            return ((0, 0),) * self.spatial_dims
+        if self.padding == "same":
+            totals = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        return tuple((p, p) for p in self.padding)
+
+    def kernel_shape(self) -> tuple[int, ...]:
+        """``nn.Conv{N}d.weight``'s shape: ``(out_channels, in_channels // groups, *kernel_size)``."""
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+
+    def kernel(self) -> torch.Tensor:
+        """The generated weight, shaped like ``torch.nn.Conv{N}d.weight``: ``(out, in // groups, *kernel_size)``."""
+        return super().kernel()
+
+    def clear_kernel_cache(self) -> None:
+        """Forget the cached kernel and kernel spectrum; the next use regenerates them (see
+        :meth:`HyperConvBase.clear_kernel_cache`)."""
+        super().clear_kernel_cache()
+        self._spectrum_key, self._cached_spec, self._spectrum_bytes = None, None, None
+
     # -- the convolution --------------------------------------------------------------------------------------
     def _chooses_fft(self, x: torch.Tensor) -> bool:
         """The path of this call for input ``x`` (before padding); see :mod:`monai_hyperconv.layers.path_choice`."""
@@ -365,22 +455,6 @@ class HyperConvNd(nn.Module):
         return _CONV_FUNCTIONS[self.spatial_dims](
             x, self.kernel(), self.bias, self.stride, padding, self.dilation, self.groups
         )
-
-    def kernel_basis(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The kernel as M = N_L + 1 shared maps and their mixing: ``kernel()[o, i] == sum_m mix[o, i, m] maps[m]``.
-
-        Returns ``(maps, mix)``: ``maps`` ``(M, *kernel_size)`` are the kernel network's N_L features at every tap
-        and a map of ones (for the output layer's bias); ``mix`` ``(out, in // groups, M)`` is the output layer.
-        Computed in the parameters' precision, autocast disabled.
-        """
-        net = self.kernel_net
-        with torch.autocast(self.grid.device.type, enabled=False):
-            feats = net.features(self.grid.to(net.out.weight.dtype))
-            feats = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)  # ones column: output bias
-            feats = tap_weighted(feats, self.tap_weights, 0)  # the kernel's tap weights, as in _generate_kernel
-            mix = torch.cat([net.out.weight, net.out.bias.unsqueeze(1)], dim=1)
-        maps = feats.t().reshape(-1, *self.kernel_size)
-        return maps, mix.reshape(self.out_channels, self.in_channels // self.groups, -1)
 
     def kernel_spectrum(self, plan: BasisFFTPlan) -> tuple[torch.Tensor, torch.Tensor]:
         """The FFT path's view of the kernel for one input geometry: ``(spectrum, mix)``.

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from monai_hyperconv.layers.hyperconv import HyperConvNd, spatial_tuple
+from monai_hyperconv.layers.hyperconv import HyperConvBase, HyperConvNd, spatial_tuple
 
 __all__ = ["HyperConvTranspose1d", "HyperConvTranspose2d", "HyperConvTranspose3d", "HyperConvTransposeNd"]
 
 _CONV_TRANSPOSE_FUNCTIONS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
-class HyperConvTransposeNd(HyperConvNd):
+class HyperConvTransposeNd(HyperConvBase):
     """N-d transposed hyper-convolution with the signature of ``torch.nn.ConvTranspose{N}d``.
 
     The kernel network, its parameter count (eq. 3 of the paper, independent of ``kernel_size``), the separate
-    bias and the kernel cache are those of :class:`~monai_hyperconv.layers.HyperConvNd`; only the weight layout
-    and the convolution differ. :meth:`kernel` returns exactly the weight an equivalent ``nn.ConvTranspose{N}d``
-    holds, ``(in_channels, out_channels // groups, *kernel_size)``, and the forward pass is
+    bias, the kernel cache and the kernel grid in the state dict are those of every hyper-convolution
+    (:class:`~monai_hyperconv.layers.HyperConvBase`, shared with :class:`~monai_hyperconv.layers.HyperConvNd`); only
+    the weight layout and the convolution differ. :meth:`kernel` returns exactly the weight an equivalent
+    ``nn.ConvTranspose{N}d`` holds, ``(in_channels, out_channels // groups, *kernel_size)``, and the forward pass is
     ``torch.nn.functional.conv_transpose{N}d`` on it.
 
     Initialisation follows torch's fan-in convention for transposed weights, ``fan_in = out_channels // groups *
@@ -30,9 +30,10 @@ class HyperConvTransposeNd(HyperConvNd):
     ``reset_parameters``, and the bias torch's ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, as
     :class:`~monai_hyperconv.layers.HyperConvNd` does with its own fan-in.
 
-    The direct path is always used. The FFT path of :class:`~monai_hyperconv.layers.HyperConvNd` would apply
-    only at stride 1, where a transposed convolution is a full correlation with the flipped kernel; transposed
-    convolutions are nearly always upsampling ones (stride above 1), for which the direct path is right.
+    There is one path, the direct one (no FFT path as :class:`~monai_hyperconv.layers.HyperConvNd` has: it would
+    apply only at stride 1, where a transposed convolution is a full correlation with the flipped kernel, and
+    transposed convolutions are nearly always upsampling ones). ``isinstance(layer, HyperConvNd)`` holds (a virtual
+    subclass), so code that looks for hyper-convolutions finds transposed ones too.
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation,
@@ -74,8 +75,9 @@ class HyperConvTransposeNd(HyperConvNd):
             raise ValueError(f"{name}: padding must be non-negative, got {padding}.")
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            hidden_channels=hidden_channels, negative_slope=negative_slope, fft=False, device=device, dtype=dtype,
+            hidden_channels=hidden_channels, negative_slope=negative_slope, device=device, dtype=dtype,
         )  # fmt: skip
+        self.padding_mode = padding_mode
         self.output_padding = spatial_tuple(output_padding, n, "output_padding")
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if not 0 <= op < max(s, d):
@@ -83,11 +85,6 @@ class HyperConvTransposeNd(HyperConvNd):
                     f"{name}: output_padding must be non-negative and smaller than stride or dilation, got "
                     f"output_padding={self.output_padding}, stride={self.stride}, dilation={self.dilation}."
                 )
-
-    @property
-    def fan_in(self) -> int:
-        """torch's fan-in of a transposed weight ``(in, out // groups, *k)``: ``out // groups * prod(k)``."""
-        return self.out_channels // self.groups * math.prod(self.kernel_size)
 
     def kernel_shape(self) -> tuple[int, ...]:
         """``nn.ConvTranspose{N}d.weight``'s shape: ``(in_channels, out_channels // groups, *kernel_size)``."""
@@ -166,3 +163,7 @@ class HyperConvTranspose3d(HyperConvTransposeNd):
     """3-d transposed hyper-convolution; see :class:`HyperConvTransposeNd`."""
 
     spatial_dims = 3
+
+
+# every hyper-convolution is a HyperConvNd for isinstance / issubclass, as before the shared base existed
+HyperConvNd.register(HyperConvTransposeNd)

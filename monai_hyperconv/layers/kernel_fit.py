@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from monai_hyperconv.layers.hyperconv import HyperConvNd
+from monai_hyperconv.layers.hyperconv import HyperConvBase
 from monai_hyperconv.layers.hyperconv_transpose import HyperConvTransposeNd
 from monai_hyperconv.layers.kernel_net import CoordinateKernelNet, kernel_grid
 
@@ -263,7 +263,7 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @torch.no_grad()
 def fit_hyper_layer(
-    layer: HyperConvNd,
+    layer: HyperConvBase,
     weight: torch.Tensor,
     bias: torch.Tensor | None = None,
     steps: int = 100,

@@ -11,7 +11,7 @@ import copy
 import torch
 from torch import nn
 
-from monai_hyperconv.layers.hyperconv import HyperConvNd
+from monai_hyperconv.layers.hyperconv import HyperConvBase, HyperConvNd
 from monai_hyperconv.layers.hyperconv_transpose import HyperConvTransposeNd
 
 __all__ = ["materialize", "materialize_layer", "replace_matching_modules", "scriptable_copy"]
@@ -117,6 +117,6 @@ def scriptable_copy(model: nn.Module) -> nn.Module:
     For ``__prepare_scriptable__`` of networks: ``torch.jit.script`` then compiles plain convolutions and leaves
     the scripted network (hyper layers, kernel networks) untouched, so it can go on training.
     """
-    if not any(isinstance(m, HyperConvNd) for m in model.modules()):
+    if not any(isinstance(m, HyperConvBase) for m in model.modules()):
         return model
     return materialize(copy.deepcopy(model))

@@ -18,13 +18,13 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from monai_hyperconv.layers.hyperconv import HyperConvNd
+from monai_hyperconv.layers.hyperconv import HyperConvBase
 
 __all__ = ["hyper_param_groups", "kernel_step_scale"]
 
 
 @torch.no_grad()
-def kernel_step_scale(layer: HyperConvNd) -> float:
+def kernel_step_scale(layer: HyperConvBase) -> float:
     """``1 / rms_taps ||(F[:, tap], 1)||``: the learning-rate factor under which an Adam step of the layer's output
     layer moves its kernel weights about as far as a regular convolution's step moves its weights."""
     maps, _ = layer.kernel_basis()  # (N_L + 1, *kernel_size): the features and a map of ones
@@ -32,9 +32,9 @@ def kernel_step_scale(layer: HyperConvNd) -> float:
     return float(1.0 / math.sqrt(float(per_tap.mean())))
 
 
-def _hyper_layers(model: nn.Module) -> Iterator[HyperConvNd]:
+def _hyper_layers(model: nn.Module) -> Iterator[HyperConvBase]:
     for module in model.modules():
-        if isinstance(module, HyperConvNd):
+        if isinstance(module, HyperConvBase):
             yield module
 
 
@@ -75,7 +75,7 @@ def hyper_param_groups(
         raise ValueError(f"kernel_lr_scale must be null, a positive number or 'auto', got {kernel_lr_scale!r}.")
     groups, grouped = [], set()
     for name, module in model.named_modules():
-        if not isinstance(module, HyperConvNd):
+        if not isinstance(module, HyperConvBase):
             continue
         net = module.kernel_net
         out = [p for p in net.out.parameters() if p.requires_grad and id(p) not in grouped]

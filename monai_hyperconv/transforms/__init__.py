@@ -1,7 +1,10 @@
 """Generic MONAI-style transforms of the plugin: test-time noise, k-space under-sampling and zero-filled
-reconstruction, resizing with a smooth inverse. Task-only transforms live with their task in
+reconstruction, resizing with a smooth inverse, and the bundles' input checks: :class:`CheckedLoadImaged` (MONAI's
+``LoadImaged`` whose errors name the file, safe from any number of threads) and :class:`CheckImageLabeld` with the
+``check_*`` functions it applies (every error names the file or key and what was expected). Task-only transforms live with their task in
 :mod:`monai_hyperconv.apps` (e.g. the MS orthogonal-plane slicing in :mod:`monai_hyperconv.apps.ms.transforms`)."""
 
+from monai_hyperconv.transforms.io import CheckedLoadImaged
 from monai_hyperconv.transforms.kspace import (
     PoissonUndersample,
     PoissonUndersampled,
@@ -20,9 +23,19 @@ from monai_hyperconv.transforms.noise import (
     make_test_noise,
 )
 from monai_hyperconv.transforms.resize import SmoothInverseResize, SmoothInverseResized
+from monai_hyperconv.transforms.validation import (
+    CheckImageLabeld,
+    check_affine,
+    check_dimensions,
+    check_finite,
+    check_label_values,
+    check_same_spatial_shape,
+)
 
 __all__ = [
     "TEST_NOISE_KINDS",
+    "CheckImageLabeld",
+    "CheckedLoadImaged",
     "PoissonUndersample",
     "PoissonUndersampled",
     "RandSaltPepperNoise",
@@ -32,6 +45,11 @@ __all__ = [
     "SmoothInverseResize",
     "SmoothInverseResized",
     "centered_kspace",
+    "check_affine",
+    "check_dimensions",
+    "check_finite",
+    "check_label_values",
+    "check_same_spatial_shape",
     "kspace_noise_factory",
     "make_kspace_noise",
     "make_test_noise",

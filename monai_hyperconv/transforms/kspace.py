@@ -14,7 +14,7 @@ The physics is kept apart from the learning, as in fastMRI's ``subsample.py`` / 
   a fully sampled image into its zero-filled reconstruction, with a fixed seeded mask by default, a random mask per
   sample as an option, and optional k-space noise;
 - :func:`make_kspace_noise` / :func:`kspace_noise_factory`: a seeded noisy under-sampler for
-  :func:`monai_hyperconv.engines.run_noise_sweep`.
+  :func:`monai_hyperconv.handlers.run_noise_sweep`.
 
 Noise model: ``k_noisy = k + sigma * (n_re + i n_im)`` with ``n_re, n_im ~ N(0, 1)`` independent per k-space sample.
 Because the FFT is orthonormal, this is the same white complex noise (standard deviation ``sigma`` per component)
@@ -333,7 +333,7 @@ def make_kspace_noise(
 ) -> PoissonUndersample:
     """A seeded noisy under-sampler for the robustness sweep: fully sampled batch -> noisy zero-filled batch.
 
-    Made for :func:`monai_hyperconv.engines.run_noise_sweep`'s ``noise_factory`` with ``image_key`` set to the
+    Made for :func:`monai_hyperconv.handlers.run_noise_sweep`'s ``noise_factory`` with ``image_key`` set to the
     fully sampled image: the k-space noise goes in before the (fixed, ``mask_seed``) mask, as in the paper.
 
     Args:
@@ -353,7 +353,7 @@ def kspace_noise_factory(
     acceleration: float = 8.0, spatial_dims: int = 2, mask_seed: int = 0, calib: Sequence[int] | None = None
 ):
     """``(kind, level, seed) -> transform``: :func:`make_kspace_noise` bound to one mask, the ``noise_factory`` of
-    :class:`monai_hyperconv.engines.NoiseSweep`."""
+    :class:`monai_hyperconv.handlers.NoiseSweep`."""
     return functools.partial(
         make_kspace_noise, acceleration=acceleration, spatial_dims=spatial_dims, mask_seed=mask_seed, calib=calib
     )

@@ -6,6 +6,11 @@
 - :mod:`~monai_hyperconv.utils.distributed`: :func:`is_main_process`, :func:`unwrap_module`.
 - :mod:`~monai_hyperconv.utils.errors`: :func:`install_excepthook`, which a bundle run (or a command line) calls first
   so that a failure ends with its root cause; importing the package installs nothing.
+- :mod:`~monai_hyperconv.utils.preflight`: :func:`prepare_run`, the first ``initialize`` step of a bundle run: refuses
+  folders and sizes that cannot work and takes the run locks; :func:`check_learning_rate` and the other checks.
+- :mod:`~monai_hyperconv.utils.run_lock`: one run per folder (:func:`lock_run_folders`, :class:`RunLock`).
+- :mod:`~monai_hyperconv.utils.runtime`: :func:`auto_num_workers` (data-loader workers from the machine),
+  :func:`amp_enabled` (the ``amp`` flag), :func:`run_if` (optional run steps).
 """
 
 from monai_hyperconv.utils.atomic import (
@@ -20,8 +25,20 @@ from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
 from monai_hyperconv.utils.errors import install_excepthook
 from monai_hyperconv.utils.files import ensure_writable_dir, require_files, source_name
 from monai_hyperconv.utils.flags import as_bool, as_optional_number
+from monai_hyperconv.utils.preflight import (
+    check_dataset_dir,
+    check_image_size,
+    check_learning_rate,
+    check_network_input_size,
+    prepare_run,
+)
+from monai_hyperconv.utils.run_lock import FolderInUseError, RunLock, lock_run_folders, release_all
+from monai_hyperconv.utils.runtime import amp_enabled, auto_num_workers, available_cpus, run_if
 
 __all__ = [
+    "FolderInUseError",
+    "RunLock",
+    "amp_enabled",
     "as_bool",
     "as_optional_number",
     "atomic_save_figure",
@@ -30,10 +47,20 @@ __all__ = [
     "atomic_write_csv",
     "atomic_write_json",
     "atomic_write_text",
+    "auto_num_workers",
+    "available_cpus",
+    "check_dataset_dir",
+    "check_image_size",
+    "check_learning_rate",
+    "check_network_input_size",
     "ensure_writable_dir",
     "install_excepthook",
     "is_main_process",
+    "lock_run_folders",
+    "prepare_run",
+    "release_all",
     "require_files",
+    "run_if",
     "source_name",
     "unwrap_module",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 from monai.data import CacheDataset
 from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd, Resized
 
-from monai_hyperconv.engines import CheckImageLabeld
+from monai_hyperconv.transforms import CheckImageLabeld
 from monai_hyperconv.utils import install_excepthook
 
 folder, mode = sys.argv[1], sys.argv[2]

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monai_hyperconv.analysis.compare.stats import mean_sd
-from monai_hyperconv.engines.early_stopping import read_learning_curve
+from monai_hyperconv.handlers.learning_curve import read_learning_curve
 from monai_hyperconv.utils.atomic import atomic_save_figure
 from monai_hyperconv.utils.optional import require_pyplot
 

@@ -12,7 +12,7 @@ from monai_hyperconv.analysis.compare.curves import plot_learning_curves
 from monai_hyperconv.analysis.compare.plan import Evaluation
 from monai_hyperconv.analysis.compare.stats import PairedDifference, mean_sd, paired_difference, t_quantile
 from monai_hyperconv.analysis.reports import markdown_table, write_csv
-from monai_hyperconv.engines.early_stopping import read_learning_curve
+from monai_hyperconv.handlers.learning_curve import read_learning_curve
 from monai_hyperconv.utils.atomic import atomic_write_text
 
 if TYPE_CHECKING:  # annotations only: the runner imports this module
@@ -86,7 +86,7 @@ def write_report(runner: ComparisonRunner, rows: Sequence[Mapping]) -> dict[str,
     sweeps = [os.path.join(runner.output_dir, s) for row in rows for s in row.get("sweep_csvs", [])]
     sweeps = list(dict.fromkeys(sweeps))  # a reference curve written by every model is drawn once
     if sweeps:
-        from monai_hyperconv.engines.noise_sweep import plot_noise_sweeps
+        from monai_hyperconv.handlers.noise_sweep import plot_noise_sweeps
 
         title = f"{runner.metric_name} under test-time noise ({os.path.basename(runner.bundle_root)})"
         paths["png"] = plot_noise_sweeps(sweeps, os.path.join(runner.output_dir, "robustness.png"), title)
@@ -182,7 +182,7 @@ def _by_seed(rows: Sequence[Mapping], model: str, column: str) -> dict[int, floa
 
 def _sweep_values(runner: ComparisonRunner, rows: Sequence[Mapping]) -> dict[str, dict[tuple[str, float], dict]]:
     """label -> (noise, level) -> {seed: value}, from every run's robustness CSVs (a reference curve counted once)."""
-    from monai_hyperconv.engines.noise_sweep import read_sweep_csv
+    from monai_hyperconv.handlers.noise_sweep import read_sweep_csv
 
     curves: dict[str, dict[tuple[str, float], dict]] = {}
     for row in rows:
@@ -245,7 +245,7 @@ def write_multi_seed_report(runner: ComparisonRunner, rows: Sequence[Mapping]) -
     """The report of several seeds: ``comparison_runs.csv`` (one row per run), ``comparison.csv`` (mean and sd per
     model), ``comparison_paired.csv`` (differences against the baseline), ``robustness_<label>.csv`` (mean curves),
     ``robustness.png`` and ``comparison.md``."""
-    from monai_hyperconv.engines.noise_sweep import plot_noise_sweeps, write_sweep_csv
+    from monai_hyperconv.handlers.noise_sweep import plot_noise_sweeps, write_sweep_csv
 
     metrics = metric_columns(runner.metric_name, runner.evaluations)
     out = runner.output_dir

@@ -275,7 +275,7 @@ class ComparisonRunner:
         curve is labelled with this model's name. With several seeds the copies go to ``sweeps/`` as
         ``robustness_<label>_seed<k>.csv`` (the report averages them per label).
         """
-        from monai_hyperconv.engines.noise_sweep import read_sweep_csv, write_sweep_csv
+        from monai_hyperconv.handlers.noise_sweep import read_sweep_csv, write_sweep_csv
 
         paths = sorted(glob.glob(pattern))
         if not paths:

@@ -10,7 +10,7 @@ import torch.distributed as dist
 from monai_hyperconv.apps.csmri.discovery import CSMRI_SPLIT, find_csmri_images, split_by_subject, subject_of
 from monai_hyperconv.apps.csmri.head_slices import ensure_head_slices
 from monai_hyperconv.apps.csmri.icbm152_slices import ensure_icbm152_slices
-from monai_hyperconv.apps.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist
+from monai_hyperconv.data.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist
 from monai_hyperconv.utils.atomic import atomic_write_json
 from monai_hyperconv.utils.files import ensure_writable_dir, require_files
 from monai_hyperconv.utils.flags import as_bool
@@ -22,7 +22,7 @@ def write_csmri_datalist(
     split: Mapping[str, Sequence[dict]], path: str, base_dir: str, source: dict | None = None
 ) -> str:
     """Write the split as JSON (image paths relative to ``base_dir``), atomically; ``source``
-    (:func:`~monai_hyperconv.apps.datalist.datalist_source`) records what the split was made from."""
+    (:func:`~monai_hyperconv.data.datalist.datalist_source`) records what the split was made from."""
     content = {
         k: [{**it, "image": os.path.relpath(it["image"], base_dir)} for it in items] for k, items in split.items()
     }

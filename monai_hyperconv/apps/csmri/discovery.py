@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import nibabel as nib
 import numpy as np
 
-from monai_hyperconv.apps.datalist import SPLIT_KEYS, split_sizes
+from monai_hyperconv.data.datalist import SPLIT_KEYS, split_sizes
 
 __all__ = ["CSMRI_SPLIT", "NIFTI_PATTERNS", "find_csmri_images", "nifti_files", "split_by_subject", "subject_of"]
 

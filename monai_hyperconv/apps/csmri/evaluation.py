@@ -4,7 +4,7 @@
 per-image values, and writes them as the report CSV (:mod:`.report`) with its violin plot (:mod:`.plots`). (MONAI's
 ``MetricsSaver`` writes fixed file names, ``metrics.csv`` and ``<metric>_raw.csv``, so the reports of several models
 evaluated into one folder would overwrite each other; the per-model CSV is written here instead.) The k-space
-noise sweep reuses :class:`monai_hyperconv.engines.NoiseSweep` with
+noise sweep reuses :class:`monai_hyperconv.handlers.NoiseSweep` with
 :func:`~monai_hyperconv.transforms.kspace.make_kspace_noise`.
 """
 

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from monai_hyperconv.apps.csmri.discovery import nifti_files
-from monai_hyperconv.apps.datalist import SPLIT_KEYS
 from monai_hyperconv.apps.embedded import publish_generated, warn_if_generated_differently
 from monai_hyperconv.apps.icbm152 import random_bias_field, random_displacement_field, random_smooth_field
+from monai_hyperconv.data.datalist import SPLIT_KEYS
 from monai_hyperconv.utils.optional import require
 
 __all__ = [

@@ -18,9 +18,9 @@ import nibabel as nib
 import numpy as np
 
 from monai_hyperconv.apps.csmri.discovery import nifti_files
-from monai_hyperconv.apps.datalist import SPLIT_KEYS
 from monai_hyperconv.apps.embedded import publish_generated, warn_if_generated_differently
 from monai_hyperconv.apps.icbm152 import load_icbm152, random_bias_field, random_deform
+from monai_hyperconv.data.datalist import SPLIT_KEYS
 
 __all__ = ["EMBEDDED_MANIFEST", "ensure_icbm152_slices", "generate_icbm152_slices"]
 

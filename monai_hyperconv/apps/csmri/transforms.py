@@ -16,7 +16,7 @@ from monai.data import MetaTensor
 from monai.transforms import LoadImage, MapTransform, Orientation, ScaleIntensityRangePercentiles
 from monai.utils import ImageMetaKey
 
-from monai_hyperconv.engines.validation import check_finite
+from monai_hyperconv.transforms.validation import check_finite
 from monai_hyperconv.utils.files import require_files
 from monai_hyperconv.utils.flags import as_bool
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch.distributed as dist
 from monai.data import load_decathlon_datalist
 
-from monai_hyperconv.apps.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist, split_sizes
 from monai_hyperconv.apps.liver.synthetic_ct import ensure_synthetic_lits
+from monai_hyperconv.data.datalist import SPLIT_KEYS, datalist_source, read_split_json, reusable_datalist, split_sizes
 from monai_hyperconv.utils.atomic import atomic_write_json
 from monai_hyperconv.utils.files import require_files
 from monai_hyperconv.utils.flags import as_bool
@@ -69,7 +69,7 @@ def find_lits_pairs(dataset_dir: str) -> list[dict]:
 
 def split_counts(n: int, proportions: Sequence[float] = LITS_SPLIT) -> list[int]:
     """Split ``n`` items in ``proportions`` (default: the paper's LiTS split) by largest remainders, every part at
-    least 1 (:func:`~monai_hyperconv.apps.datalist.split_sizes`).
+    least 1 (:func:`~monai_hyperconv.data.datalist.split_sizes`).
 
     Raises:
         ValueError: when ``n`` is smaller than the number of parts.
@@ -91,7 +91,7 @@ def split_lits(pairs: Sequence[dict], proportions: Sequence[float] = LITS_SPLIT,
 def write_datalist(split: Mapping[str, Sequence[dict]], path: str, base_dir: str, source: dict | None = None) -> str:
     """Write a decathlon-style datalist JSON, paths relative to ``base_dir``, atomically (temp file + rename).
 
-    ``source`` (:func:`~monai_hyperconv.apps.datalist.datalist_source`) records what the split was made from.
+    ``source`` (:func:`~monai_hyperconv.data.datalist.datalist_source`) records what the split was made from.
     """
     rel = {
         k: [{kk: os.path.relpath(v, base_dir) for kk, v in item.items()} for item in items]

@@ -4,7 +4,7 @@ Between two epochs, training draws random numbers from: torch's generators (drop
 seed, the DataLoader's worker base seed), numpy's and Python's (some transforms), each MONAI ``Randomizable``
 transform's own ``RandomState`` (augmentation in the main process) and, for a ``DistributedSampler``, its epoch.
 :class:`TrainingRandomState` captures all of them in ``state_dict()`` and restores them in ``load_state_dict()``;
-:class:`~monai_hyperconv.engines.ResumableCheckpointer` stores it in ``checkpoint_last.pt`` right after the
+:class:`~monai_hyperconv.handlers.ResumableCheckpointer` stores it in ``checkpoint_last.pt`` right after the
 epoch's validation, so an interrupted run resumed from there draws what the uninterrupted run drew next.
 
 DataLoader workers draw from their own copies of the transforms, seeded by MONAI's ``worker_init_fn`` from a base

@@ -7,21 +7,18 @@
 
 from __future__ import annotations
 
-import copy
-import threading
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.transforms import LoadImaged, MapTransform
+from monai.transforms import MapTransform
 from nibabel.orientations import aff2axcodes
 
 from monai_hyperconv.utils.files import source_name
 
 __all__ = [
     "CheckImageLabeld",
-    "CheckedLoadImaged",
     "check_affine",
     "check_dimensions",
     "check_finite",
@@ -153,54 +150,3 @@ class CheckImageLabeld(MapTransform):
             check_same_spatial_shape(image, label, image_src, label_src)
             check_label_values(label, self.allowed_labels, label_src, str(label_key))
         return d
-
-
-class CheckedLoadImaged(LoadImaged):
-    """MONAI's ``LoadImaged`` whose read errors name the file (a truncated ``.nii.gz`` otherwise raises a bare
-    ``EOFError``), and that any number of threads may call at once. Same arguments as ``LoadImaged``.
-
-    Thread safety: MONAI 1.6.1's ``NibabelReader.read()`` keeps the file names on the reader object and
-    ``get_data()`` zips the images with them, so one reader shared by the threads of a ``CacheDataset``
-    (``num_workers`` > 1) cut a multi-file stack (the MS bundle's four contrasts) to one channel whenever another
-    thread read a single file in between (docs/monai_nibabelreader_race.md). Each thread therefore reads through its
-    own copy of the loader and its readers, made from this one at the thread's first call.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._loader = _FileNamingLoader(self._loader)
-
-
-class _FileNamingLoader:
-    """Wraps a ``LoadImage``: every failure names the file(s) it was reading; one copy of it per calling thread."""
-
-    def __init__(self, loader) -> None:
-        self.loader = loader
-        self._threads = threading.local()
-
-    def _thread_loader(self):
-        loader = getattr(self._threads, "loader", None)
-        if loader is None:  # this thread's own readers: NibabelReader keeps per-read state on itself
-            loader = self._threads.loader = copy.deepcopy(self.loader)
-        return loader
-
-    def __call__(self, filename, reader=None):
-        try:
-            return self._thread_loader()(filename, reader)
-        except Exception as e:
-            raise ValueError(
-                f"{filename}: cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:300]}); expected a "
-                "complete image file (truncated download or copy?)."
-            ) from e
-
-    def __getstate__(self) -> dict:  # copies and pickles (loader workers) start without per-thread loaders
-        return {"loader": self.loader}
-
-    def __setstate__(self, state: dict) -> None:
-        self.loader = state["loader"]
-        self._threads = threading.local()
-
-    def __getattr__(self, name):  # register(), readers... of the wrapped LoadImage
-        if name in ("loader", "_threads") or name.startswith("__"):
-            raise AttributeError(name)  # not set yet (unpickling): no recursion into self.loader
-        return getattr(self.loader, name)

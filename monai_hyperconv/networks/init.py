@@ -7,12 +7,12 @@ import math
 import torch
 from torch import nn
 
-from monai_hyperconv.layers import HyperConvNd
+from monai_hyperconv.layers import HyperConvBase
 from monai_hyperconv.utils.distributed import unwrap_module
 
 __all__ = ["init_output_bias"]
 
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, HyperConvNd)
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, HyperConvBase)
 
 
 def init_output_bias(network: nn.Module, prior: float | None = 0.01) -> nn.Module:

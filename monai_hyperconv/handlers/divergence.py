@@ -12,7 +12,7 @@ end and exited 0: the liver bundle's validation loss (ignite's ``Loss``) was NaN
 - :class:`StopOnNonFiniteOutput` (evaluator, MONAI's ``IterationEvents.FORWARD_COMPLETED``, before any
   post-processing or metric): a NaN / infinite network output during validation raises it too, before the
   checkpointer of that epoch runs (a last step can leave the weights diverged after a finite loss);
-- :func:`check_finite_weights`: what :class:`~monai_hyperconv.engines.ResumableCheckpointer` calls before writing.
+- :func:`check_finite_weights`: what :class:`~monai_hyperconv.handlers.ResumableCheckpointer` calls before writing.
 
 The error ends the run (exit status 1 through :func:`monai_hyperconv.utils.install_excepthook`, the message on the
 last line); ``model.pt`` and ``checkpoint_last.pt`` keep the last epoch that completed with finite values.
@@ -101,7 +101,7 @@ class StopOnNonFiniteLoss:
     Args:
         loss_transform: maps ``engine.state.output`` to the loss (MONAI's trainer output, decollated or not, by
             default: ``from_engine(["loss"], first=True)``).
-        checkpointer: the run's :class:`~monai_hyperconv.engines.ResumableCheckpointer`, to say which epoch its
+        checkpointer: the run's :class:`~monai_hyperconv.handlers.ResumableCheckpointer`, to say which epoch its
             files hold; optional.
         optimizer: the optimizer whose learning rate the message names; None: the engine's ``optimizer``.
     """

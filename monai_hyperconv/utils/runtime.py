@@ -1,16 +1,16 @@
-"""Run-time choices of the bundles that depend on the machine or arrive as flags: data-loader workers, AMP, and
-small engine adapters the configs would otherwise write as lambdas."""
+"""Run-time choices of the bundles that depend on the machine or arrive as flags: data-loader workers, AMP, optional
+run steps."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 
 from monai_hyperconv.utils.flags import as_bool
 
-__all__ = ["amp_enabled", "auto_num_workers", "available_cpus", "from_engine_stacked", "run_if"]
+__all__ = ["amp_enabled", "auto_num_workers", "available_cpus", "run_if"]
 
 
 def available_cpus() -> int:
@@ -77,24 +77,9 @@ def amp_enabled(amp: bool | str | int, device: torch.device | str) -> bool:
     return on
 
 
-def from_engine_stacked(keys: Sequence[str]) -> Callable:
-    """Like ``monai.handlers.from_engine(keys)``, but each key's items stacked into one tensor.
-
-    For metrics computed over a whole batch (e.g. a batch Dice loss over all slices of a volume) of a decollated
-    engine output (a list of per-item dictionaries).
-    """
-    keys = tuple(keys)
-
-    def _stack(output):
-        items = output if isinstance(output, (list, tuple)) else [output]
-        return tuple(torch.stack([item[k] for item in items]) for k in keys)
-
-    return _stack
-
-
 def run_if(flag: bool | str | int, step: Callable, name: str = "flag"):
     """Run ``step()`` when ``flag`` is on (converted with :func:`~monai_hyperconv.utils.as_bool`), for optional
-    steps of a bundle's ``run`` list, e.g. ``$monai_hyperconv.engines.run_if(@run_noise_sweep, @noise_sweep.run)``.
+    steps of a bundle's ``run`` list, e.g. ``$monai_hyperconv.utils.run_if(@run_noise_sweep, @noise_sweep.run)``.
 
     Returns:
         what ``step()`` returns, or None when the flag is off.

@@ -15,7 +15,7 @@ from ignite.engine import Engine, Events
 from torch import nn
 
 from monai_hyperconv.convert import resample_kernels
-from monai_hyperconv.layers import HyperConvNd
+from monai_hyperconv.layers import HyperConvBase
 from monai_hyperconv.utils import unwrap_module
 
 __all__ = ["KernelScale", "apply_kernel_scale"]
@@ -40,7 +40,7 @@ def apply_kernel_scale(network: nn.Module, scale: float | Sequence[float] | None
             tables of pixels: they cannot be resampled), or a bad scale (see ``resample_kernels``).
     """
     model = unwrap_module(network)
-    layers = [m for m in model.modules() if isinstance(m, HyperConvNd)]
+    layers = [m for m in model.modules() if isinstance(m, HyperConvBase)]
     if scale is None:
         return network
     if not layers:

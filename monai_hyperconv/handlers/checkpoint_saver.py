@@ -7,9 +7,9 @@ far and the random state, rewritten every epoch by an ignite ``Checkpoint``; res
 
 - atomic writes (:func:`~monai_hyperconv.utils.atomic.atomic_torch_save`): a run killed at any moment leaves the
   previous file or the new one, never half of one, and never no file (MONAI's saver removes the old one first);
-- one run per folder (:mod:`~monai_hyperconv.engines.run_lock`), temporaries of a killed write cleaned up;
+- one run per folder (:mod:`~monai_hyperconv.utils.run_lock`), temporaries of a killed write cleaned up;
 - an earlier run's files moved to ``previous/<date-time>/`` instead of overwritten;
-- exact resume (:class:`~monai_hyperconv.engines.random_state.TrainingRandomState`).
+- exact resume (:class:`~monai_hyperconv.handlers.random_state.TrainingRandomState`).
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader, CheckpointSaver
 from torch.utils.data import DataLoader
 
-from monai_hyperconv.engines.divergence import TrainingDivergedError, check_finite_weights
-from monai_hyperconv.engines.random_state import TrainingRandomState
-from monai_hyperconv.engines.run_lock import lock_run_folders
+from monai_hyperconv.handlers.divergence import TrainingDivergedError, check_finite_weights
+from monai_hyperconv.handlers.random_state import TrainingRandomState
 from monai_hyperconv.utils.atomic import atomic_torch_save
 from monai_hyperconv.utils.distributed import is_main_process
 from monai_hyperconv.utils.flags import as_bool
+from monai_hyperconv.utils.run_lock import lock_run_folders
 
 __all__ = ["AtomicFileSaver", "ResumableCheckpointer"]
 
@@ -80,7 +80,7 @@ class ResumableCheckpointer(CheckpointSaver):
       consumes (``"random_state"``, every rank's under torch.distributed).
 
     Nothing is written from a network holding NaN or infinite weights: that raises
-    :class:`~monai_hyperconv.engines.divergence.TrainingDivergedError` and both files keep the last finite epoch. A
+    :class:`~monai_hyperconv.handlers.divergence.TrainingDivergedError` and both files keep the last finite epoch. A
     run that completes without ever writing ``model.pt`` (no validated epoch with a finite metric) raises too, so a
     training run that ends without an error has always left a ``model.pt``. Epochs before the first validation
     (``val_interval`` > 1) write the last checkpoint only.
@@ -92,7 +92,7 @@ class ResumableCheckpointer(CheckpointSaver):
     A fresh run (``resume=False``) into a ``save_dir`` that holds checkpoints of an earlier run never overwrites
     them: just before its first write they are moved to ``save_dir/previous/<date-time>/`` (a warning says where),
     so a run that fails before finishing an epoch leaves them in place. The handler holds the lock of ``save_dir``
-    from its construction (see :func:`~monai_hyperconv.engines.run_lock.lock_run_folders`).
+    from its construction (see :func:`~monai_hyperconv.utils.run_lock.lock_run_folders`).
 
     Args:
         save_dir: folder of the checkpoints (created when missing).

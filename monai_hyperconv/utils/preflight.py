@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import torch
 
-from monai_hyperconv.engines.run_lock import lock_run_folders
 from monai_hyperconv.utils.distributed import unwrap_module
 from monai_hyperconv.utils.files import ensure_writable_dir
+from monai_hyperconv.utils.run_lock import lock_run_folders
 
 __all__ = ["check_dataset_dir", "check_image_size", "check_learning_rate", "check_network_input_size", "prepare_run"]
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from monai_hyperconv.convert import fit_report, hyperize
-from monai_hyperconv.engines.weights import load_network_weights
+from monai_hyperconv.handlers.checkpoint_loader import load_network_weights
 from monai_hyperconv.utils import atomic_torch_save, atomic_write_csv, is_main_process
 
 __all__ = ["hyperize_checkpoint", "summarize_fit"]

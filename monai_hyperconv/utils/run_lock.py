@@ -25,6 +25,7 @@ __all__ = ["LOCK_FILENAME", "FolderInUseError", "RunLock", "lock_run_folders", "
 LOCK_FILENAME = ".run.lock"
 _logger = logging.getLogger(__name__)
 _HELD: dict[str, RunLock] = {}  # the locks this process holds, by real path (taking one twice is a no-op)
+_RELEASE_AT_EXIT: list[bool] = []  # whether release_all is registered with atexit (on the first lock, not at import)
 
 
 def _shorten(text: str, width: int = 160) -> str:
@@ -160,6 +161,9 @@ def lock_run_folders(**folders: str | os.PathLike | None) -> list[RunLock]:
     """
     if int(os.environ.get("RANK", "0")) != 0:  # the other ranks of a distributed run share rank 0's folders
         return []
+    if not _RELEASE_AT_EXIT:  # importing this module changes nothing process-wide; the first lock registers this
+        atexit.register(release_all)
+        _RELEASE_AT_EXIT.append(True)
     locks = []
     for what, folder in folders.items():
         if folder is None:
@@ -172,9 +176,7 @@ def lock_run_folders(**folders: str | os.PathLike | None) -> list[RunLock]:
 
 
 def release_all() -> None:
-    """Release every lock this process holds (run at exit; tests call it between in-process runs)."""
+    """Release every lock this process holds (run at exit once a lock was taken; tests call it between in-process
+    runs)."""
     while _HELD:
         _HELD.popitem()[1].release()
-
-
-atexit.register(release_all)
