@@ -16,6 +16,7 @@ import torch
 from monai_hyperconv.engines.run_lock import lock_run_folders
 from monai_hyperconv.utils.distributed import unwrap_module
 from monai_hyperconv.utils.files import ensure_writable_dir
+from monai_hyperconv.utils.outputs import check_folders_apart, check_not_output_dir, mark_output_dir
 
 __all__ = ["check_dataset_dir", "check_image_size", "check_learning_rate", "check_network_input_size", "prepare_run"]
 
@@ -104,17 +105,23 @@ def prepare_run(
 
     Args:
         ckpt_dir: checkpoint folder: created, write-tested and locked (one run per folder).
-        output_dir: output folder: created, write-tested and locked.
-        dataset_dir: must be a folder when it exists.
+        output_dir: output folder: outside ``dataset_dir``; created, write-tested, locked and marked as outputs
+            (:func:`~monai_hyperconv.utils.outputs.mark_output_dir`: never read as data).
+        dataset_dir: must be a folder when it exists, not an output folder, and not inside ``output_dir``.
         network: with ``image_size``: see :func:`check_network_input_size`.
         image_size: the spatial size the network sees: integers >= 1 (:func:`check_image_size`).
         size_name: the setting named in the size error.
 
     Raises:
-        NotADirectoryError, PermissionError, ValueError: naming the setting and what was expected.
+        NotADirectoryError, PermissionError, ValueError: naming the setting and what was expected (``ValueError``
+            also for an ``output_dir`` inside ``dataset_dir`` or the reverse).
         FolderInUseError: when another live run holds ``ckpt_dir`` or ``output_dir``.
     """
     check_dataset_dir(dataset_dir)
+    if dataset_dir is not None:
+        check_not_output_dir(dataset_dir)
+        if output_dir is not None:
+            check_folders_apart(output_dir, "output_dir", dataset_dir=dataset_dir)
     if image_size is not None:
         check_image_size(image_size, size_name)
     check_network_input_size(network, image_size, size_name)
@@ -122,3 +129,5 @@ def prepare_run(
         if folder is not None:
             ensure_writable_dir(folder, what)
     lock_run_folders(ckpt_dir=ckpt_dir, output_dir=output_dir)
+    if output_dir is not None:
+        mark_output_dir(output_dir)

@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 
 from monai_hyperconv.apps.datalist import SPLIT_KEYS, split_sizes
+from monai_hyperconv.utils.outputs import check_not_output_dir, is_output_dir
 
 __all__ = ["CSMRI_SPLIT", "NIFTI_PATTERNS", "find_csmri_images", "nifti_files", "split_by_subject", "subject_of"]
 
@@ -33,10 +34,10 @@ def _is_nifti(name: str) -> bool:
 
 
 def nifti_files(folder: str) -> list[str]:
-    """Every NIfTI file under ``folder`` (recursive, hidden folders skipped), sorted."""
+    """Every NIfTI file under ``folder`` (recursive; hidden folders and output folders of bundle runs skipped), sorted."""
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not is_output_dir(os.path.join(root, d)))
         found += [os.path.join(root, f) for f in files if _is_nifti(f) and not f.startswith(".")]
     return sorted(found)
 
@@ -88,6 +89,7 @@ def find_csmri_images(
     """
     if not os.path.isdir(dataset_dir):
         raise FileNotFoundError(f"CS-MRI dataset folder {dataset_dir!r} does not exist.")
+    check_not_output_dir(dataset_dir)
     lo, hi = float(slice_range[0]), float(slice_range[1])
     if not 0.0 <= lo <= hi <= 1.0 or slices_per_volume < 1:
         raise ValueError(

@@ -7,8 +7,9 @@ reconstruction (:class:`~monai_hyperconv.transforms.kspace.PoissonUndersampled`)
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
+import nibabel as nib
 import numpy as np
 import torch
 from monai.config import KeysCollection
@@ -20,7 +21,29 @@ from monai_hyperconv.engines.validation import check_finite
 from monai_hyperconv.utils.files import require_files
 from monai_hyperconv.utils.flags import as_bool
 
-__all__ = ["LoadMRISliced", "undersampling_probability"]
+__all__ = ["LoadMRISliced", "axial_slice_index", "undersampling_probability", "with_slice_indices"]
+
+
+def axial_slice_index(fraction: float, axial_size: int) -> int:
+    """Index of the axial slice at ``fraction`` (0..1) of an axial extent of ``axial_size`` slices."""
+    return round(float(fraction) * (int(axial_size) - 1))
+
+
+def with_slice_indices(items: Sequence[Mapping], key: str = "image", slice_key: str = "slice") -> list[dict]:
+    """``items`` with the ``patch_index`` that :class:`LoadMRISliced` will give each slice of a 3D volume, read
+    from the NIfTI headers (the axial extent after RAS reorientation), so that output names can be checked before
+    anything is loaded or written (:func:`~monai_hyperconv.utils.outputs.check_planned_outputs`)."""
+    out = []
+    for item in items:
+        fraction = float(item.get(slice_key, -1.0))
+        if fraction < 0:
+            out.append(dict(item))
+            continue
+        header = nib.load(os.fspath(item[key]))
+        codes = nib.orientations.aff2axcodes(header.affine)
+        axial = next(i for i, c in enumerate(codes) if c in ("S", "I"))
+        out.append({**item, "patch_index": axial_slice_index(fraction, header.shape[axial])})
+    return out
 
 
 class LoadMRISliced(MapTransform):
@@ -96,7 +119,7 @@ class LoadMRISliced(MapTransform):
                 raise ValueError(f"{source} is a 3D volume: expected a slice fraction in [0, 1], got {fraction}.")
             vol = self.orient(MetaTensor(data[None], affine=affine))
             vol = self.scale(vol)
-            k = round(float(fraction) * (vol.shape[-1] - 1))
+            k = axial_slice_index(fraction, vol.shape[-1])
             affine = vol.affine.clone()
             affine[:3, 3] += affine[:3, 2] * k
             data, meta[ImageMetaKey.PATCH_INDEX] = vol.as_tensor()[..., k], k
