@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -329,3 +330,74 @@ def test_torchrun_two_process_gloo(tmp_path):
     assert all(not k.startswith("module.") for k in best)
     last = torch.load(ckpt / "checkpoint_last.pt", weights_only=True)
     assert last["trainer"]["iteration"] == 2 * last["trainer"]["epoch_length"]
+
+
+# ---------------------------------------------------------------- issue 24, item 3: what real ISBI data gets wrong
+
+
+def _ms_preprocessing(tmp_path):
+    """The MS bundle's shared 3D loading chain (train.yaml ``preprocessing``) on the first time point under data/."""
+    from monai.transforms import Compose
+
+    from monai_hyperconv.apps.ms import find_isbi_images
+
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    parser.update({"dataset_dir": str(tmp_path / "data"), "bundle_root": str(tmp_path / "bundle")})
+    entry = find_isbi_images(tmp_path / "data", labelled=True)[0]
+    return lambda: Compose(parser.get_parsed_content("preprocessing"), map_items=False)(entry)
+
+
+def _rewrite(path, affine=None, data=None):
+    old = nib.load(path)
+    array = np.asarray(old.dataobj).copy() if data is None else data  # a copy: the file is memory-mapped
+    nib.save(nib.Nifti1Image(array, old.affine if affine is None else affine), path)
+
+
+@pytest.mark.parametrize(
+    "tag,affine,pattern",
+    [
+        ("mask2", AFFINE + np.pad(np.eye(3)[:, :1] * 30, ((0, 1), (3, 0))), r"origin shifted by 30 mm"),
+        (
+            "t2_pp",
+            np.diag([2.25, 2.25, 2.25, 1.0]),
+            r"voxel size \(2\.25, 2\.25, 2\.25\) mm vs \(1\.5, 1\.5, 1\.5\) mm",
+        ),
+    ],
+)
+def test_ms_files_off_the_flair_grid_are_refused(tmp_path, tag, affine, pattern):
+    """A rater mask shifted 30 mm, a contrast with 1.5x voxels: same shape and orientation codes. The contrast used to
+    fail inside MONAI's stacking as "truncated download or copy?"."""
+    _subject(tmp_path / "data", "training01", (12, 14, 10), 1, True, 1)
+    folder = "masks" if tag.startswith("mask") else "preprocessed"
+    path = tmp_path / "data" / "training" / "training01" / folder / f"training01_01_{tag}.nii"
+    _rewrite(path, affine=affine)
+    with pytest.raises(Exception) as e:
+        _ms_preprocessing(tmp_path)()
+    message = exception_chain_text(e.value)
+    assert re.search(
+        rf"Affine mismatch: .*training01_01_{tag}\.nii does not lie on the grid of .*flair_pp\.nii: .*{pattern}",
+        message,
+    ), message
+    assert "truncated" not in message
+
+
+def test_ms_constant_contrast_and_one_slice_time_point_are_named(tmp_path):
+    _subject(tmp_path / "data", "training01", (12, 14, 10), 1, True, 1)
+    t2 = tmp_path / "data" / "training" / "training01" / "preprocessed" / "training01_01_t2_pp.nii"
+    _rewrite(t2, data=np.zeros((12, 14, 10), np.float32))
+    with pytest.raises(Exception) as e:
+        _ms_preprocessing(tmp_path)()
+    assert re.search(
+        r"training01_01_t2_pp\.nii: 'image' \(channel 2\) holds the single value 0 everywhere",
+        exception_chain_text(e.value),
+    ), exception_chain_text(e.value)
+
+    shutil.rmtree(tmp_path / "data")
+    _subject(tmp_path / "data", "training01", (12, 14, 1), 1, True, 1)  # a 1-slice "volume"
+    with pytest.raises(Exception) as e:
+        _ms_preprocessing(tmp_path)()
+    assert re.search(
+        r"flair_pp\.nii: spatial shape \(12, 14, 1\) is too small for the network; expected at least \(8, 8, 8\)",
+        exception_chain_text(e.value),
+    ), exception_chain_text(e.value)

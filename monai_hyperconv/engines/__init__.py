@@ -45,6 +45,7 @@ from monai_hyperconv.engines.preflight import (
     check_image_size,
     check_learning_rate,
     check_network_input_size,
+    min_input_size,
     prepare_run,
 )
 from monai_hyperconv.engines.random_state import TrainingRandomState, randomizable_transforms
@@ -59,6 +60,10 @@ from monai_hyperconv.engines.validation import (
     check_dimensions,
     check_finite,
     check_label_values,
+    check_min_size,
+    check_not_constant,
+    check_real_valued,
+    check_same_affine,
     check_same_spatial_shape,
 )
 from monai_hyperconv.engines.weights import (
@@ -97,7 +102,11 @@ __all__ = [
     "check_image_size",
     "check_label_values",
     "check_learning_rate",
+    "check_min_size",
     "check_network_input_size",
+    "check_not_constant",
+    "check_real_valued",
+    "check_same_affine",
     "check_same_spatial_shape",
     "describe_checkpoint_mismatch",
     "extract_state_dict",
@@ -105,6 +114,7 @@ __all__ = [
     "init_output_bias",
     "load_network_weights",
     "lock_run_folders",
+    "min_input_size",
     "plot_noise_sweeps",
     "prepare_run",
     "randomizable_transforms",

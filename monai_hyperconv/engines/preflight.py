@@ -18,7 +18,14 @@ from monai_hyperconv.utils.distributed import unwrap_module
 from monai_hyperconv.utils.files import ensure_writable_dir
 from monai_hyperconv.utils.outputs import check_folders_apart, check_not_output_dir, mark_output_dir
 
-__all__ = ["check_dataset_dir", "check_image_size", "check_learning_rate", "check_network_input_size", "prepare_run"]
+__all__ = [
+    "check_dataset_dir",
+    "check_image_size",
+    "check_learning_rate",
+    "check_network_input_size",
+    "min_input_size",
+    "prepare_run",
+]
 
 
 def _positive_integer(value) -> bool:
@@ -91,6 +98,13 @@ def check_network_input_size(
             f"{type(unwrap_module(network)).__name__} pools {pools} times, so every size must divide by {divisor} "
             f"(e.g. {', '.join(map(str, fit))})."
         )
+
+
+def min_input_size(network: torch.nn.Module | None) -> int:
+    """The fewest voxels a network needs along an axis: ``2**pools`` for networks that pool (``network.pools``:
+    one voxel at the coarsest level), else 1."""
+    pools = getattr(unwrap_module(network), "pools", None) if network is not None else None
+    return 2 ** int(pools) if pools else 1
 
 
 def prepare_run(

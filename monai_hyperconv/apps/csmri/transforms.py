@@ -17,7 +17,8 @@ from monai.data import MetaTensor
 from monai.transforms import LoadImage, MapTransform, Orientation, ScaleIntensityRangePercentiles
 from monai.utils import ImageMetaKey
 
-from monai_hyperconv.engines.validation import check_finite
+from monai_hyperconv.apps.csmri.discovery import mri_spatial_shape
+from monai_hyperconv.engines.validation import check_finite, check_not_constant, check_real_valued
 from monai_hyperconv.utils.files import require_files
 from monai_hyperconv.utils.flags import as_bool
 
@@ -63,7 +64,8 @@ class LoadMRISliced(MapTransform):
         allow_missing_keys: do not raise when a key is missing.
 
     Raises:
-        ValueError: naming the file when it is not 2D / 3D or holds NaN / infinite values.
+        ValueError: naming the file when it is not 2D / 3D (a 4D series), complex-valued, holds NaN / infinite
+            values, or when the slice holds one value everywhere (an all-zero slice has no PSNR).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class LoadMRISliced(MapTransform):
         if last is not None and last[0] == path:
             return last[1]
         require_files([path], "T1 image")
+        check_real_valued(path)
         try:
             img = self.loader(path)
         except Exception as e:  # e.g. a bare EOFError for a truncated .nii.gz: name the file
@@ -106,10 +109,7 @@ class LoadMRISliced(MapTransform):
         img = self._load(path)
         source = str(img.meta.get(ImageMetaKey.FILENAME_OR_OBJ, path))
         data = img.as_tensor() if isinstance(img, MetaTensor) else torch.as_tensor(img)
-        shape = tuple(data.shape)
-        spatial = shape[:2] + tuple(s for s in shape[2:] if s != 1)
-        if len(shape) < 2 or len(spatial) not in (2, 3):
-            raise ValueError(f"{source}: shape {shape}; expected a 2D slice (H, W) or a 3D T1 volume (X, Y, Z).")
+        spatial = mri_spatial_shape(data.shape, source)
         check_finite(data, source, "image")
         data = data.float().reshape(spatial)
         affine = torch.as_tensor(img.affine if isinstance(img, MetaTensor) else np.eye(4), dtype=torch.float64)
@@ -123,7 +123,9 @@ class LoadMRISliced(MapTransform):
             affine = vol.affine.clone()
             affine[:3, 3] += affine[:3, 2] * k
             data, meta[ImageMetaKey.PATCH_INDEX] = vol.as_tensor()[..., k], k
+            check_not_constant(data, [f"{source} (axial slice {k})"])
         else:
+            check_not_constant(data[None], [source])
             data = self.scale(data[None])
             data = data.as_tensor() if isinstance(data, MetaTensor) else data
         if self.square_pixels:
