@@ -87,7 +87,7 @@ def test_ms_report_helpers(tmp_path):
     assert evaluation_dir("out/fold2") == "out/fold2"  # the held-out subject: the fold's own folder
     assert evaluation_dir("out/fold2", "training") == os.path.join("out/fold2", "training")
     meta = {"filename_or_obj": "/d/training/training03/preprocessed/training03_04_flair_pp.nii"}
-    assert prediction_name(meta, None) == {"subject": "training03_04"}
+    assert prediction_name(meta, None) == {"subject": "/d/training/training03/training03_04"}
 
     class Image:
         def __init__(self, m):

@@ -220,3 +220,59 @@ def test_torchrun_two_process_gloo(tmp_path):
     assert all(not k.startswith("module.") for k in best)
     last = torch.load(ckpt / "checkpoint_last.pt", weights_only=True)
     assert last["trainer"]["iteration"] == 2 * last["trainer"]["epoch_length"]
+
+
+def _identity_inference(tmp_path, inputs, **overrides):
+    """inference.yaml with an identity 'network' (the reconstruction is the zero-filled input) on ``inputs``."""
+    if not (tmp_path / "identity.pt").exists():
+        torch.save({}, tmp_path / "identity.pt")
+    args = _args(tmp_path / "bundle", tmp_path / "data", input_dir=str(inputs), output_dir=str(tmp_path / "out"))
+    args.update(network_def="$torch.nn.Identity()", checkpoint=str(tmp_path / "identity.pt"), **overrides)
+    args = {k: v for k, v in args.items() if not k.startswith("network_def#")}
+    bundle_run(config_file=INFERENCE, **args)
+
+
+def test_csmri_outputs_never_overwrite_or_feed_back(tmp_path):
+    """Issue 24 probes: x.nii and x.nii.gz would share an output; output_dir inside input_dir; a second run into the
+    same folder; the outputs are never read back as inputs."""
+    from monai_hyperconv.apps.csmri import find_csmri_images
+    from monai_hyperconv.utils.errors import summary_line
+
+    rng = np.random.default_rng(0)
+    inputs = tmp_path / "in"
+    (inputs / "site").mkdir(parents=True)
+    nib.save(nib.Nifti1Image(_phantom(rng, (40, 48)), np.eye(4)), inputs / "site" / "x.nii")
+    nib.save(nib.Nifti1Image(_phantom(rng, (40, 48)), np.eye(4)), inputs / "site" / "x.nii.gz")
+    with pytest.raises(Exception) as e:
+        _identity_inference(tmp_path, inputs)
+    line = summary_line(e.value)
+    assert "x.nii and " in line and "x.nii.gz would both be saved as" in line and "x_recon.nii.gz" in line, line
+    assert not list((tmp_path / "out").rglob("*.nii*"))  # refused before anything is written
+
+    os.remove(inputs / "site" / "x.nii.gz")
+    nib.save(nib.Nifti1Image(_phantom(rng, (40, 48, 10)), np.eye(4)), inputs / "site" / "vol.nii.gz")
+    with pytest.raises(Exception) as e:
+        _identity_inference(tmp_path, inputs, output_dir=str(inputs / "out"))
+    assert "is inside input_dir" in summary_line(e.value)
+    assert not (inputs / "out").exists()
+
+    _identity_inference(tmp_path, inputs)
+    out = tmp_path / "out"
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.nii.gz"))
+    k = [round(f * 9) for f in (0.3, 0.7)]  # slices_per_volume 2 over slice_range [0.3, 0.7] of 10 axial slices
+    assert written == sorted(
+        [f"site/vol_{kind}_{i}.nii.gz" for kind in ("recon", "zero_filled") for i in k]
+        + ["site/x_recon.nii.gz", "site/x_zero_filled.nii.gz"]
+    )
+    with pytest.raises(Exception) as e:  # a second run into the same folder: nothing replaced without asking
+        _identity_inference(tmp_path, inputs)
+    assert "exists and this run did not write it" in summary_line(e.value) and "--overwrite true" in summary_line(
+        e.value
+    )
+    _identity_inference(tmp_path, inputs, overwrite=True)
+
+    # outputs moved below the input folder are not read as inputs: the output folder is marked
+    shutil.move(str(out), str(inputs / "old_out"))
+    assert sorted(os.path.basename(i["image"]) for i in find_csmri_images(str(inputs), 2)) == ["vol.nii.gz"] * 2 + [
+        "x.nii"
+    ]

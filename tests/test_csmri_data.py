@@ -210,3 +210,48 @@ def test_load_weights_model_and_last_checkpoint_and_errors(tmp_path):
         load_weights(net, str(tmp_path / "nothing.pt"))
     with pytest.raises(RuntimeError, match=r"model\.pt does not fit"):
         load_weights(torch.nn.Conv2d(1, 2, 3), str(tmp_path / "model.pt"))
+
+
+# ---------------------------------------------------------------- issue 24, item 3: what real T1 data gets wrong
+
+
+def test_a_4d_series_is_refused_not_read_as_slices(tmp_path):
+    """(X, Y, 1, T): the old shape logic dropped the singleton and read the T frames as the slices of a volume."""
+    from monai_hyperconv.apps.csmri import LoadMRISliced, find_csmri_images
+
+    series = np.random.default_rng(0).random((16, 16, 1, 5)).astype(np.float32)
+    nib.save(nib.Nifti1Image(series, np.eye(4)), tmp_path / "t1_series.nii.gz")
+    with pytest.raises(
+        ValueError, match=r"t1_series\.nii\.gz: shape \(16, 16, 1, 5\); expected a 2D slice .* not a series"
+    ):
+        find_csmri_images(str(tmp_path))
+    with pytest.raises(ValueError, match=r"t1_series\.nii\.gz: shape \(16, 16, 1, 5\)"):
+        LoadMRISliced()({"image": str(tmp_path / "t1_series.nii.gz"), "slice": 0.5})
+
+
+def test_a_complex_t1_is_refused_where_it_is_found_and_loaded(tmp_path):
+    from monai_hyperconv.apps.csmri import LoadMRISliced, find_csmri_images
+
+    t1 = (np.ones((16, 16)) + 1j * np.eye(16)).astype(np.complex64)
+    nib.save(nib.Nifti1Image(t1, np.eye(4)), tmp_path / "t1.nii")
+    with pytest.raises(ValueError, match=r"t1\.nii: complex-valued voxels \(complex64\)"):
+        find_csmri_images(str(tmp_path))
+    with pytest.raises(ValueError, match=r"t1\.nii: complex-valued voxels \(complex64\)"):
+        LoadMRISliced()({"image": str(tmp_path / "t1.nii"), "slice": -1.0})
+
+
+def test_an_all_zero_test_slice_is_refused_not_reported_as_psnr_inf(tmp_path):
+    """A zero target made the report say "zero-filled PSNR inf"; a blank slice of a volume is named with its index."""
+    from monai_hyperconv.apps.csmri import LoadMRISliced
+
+    nib.save(nib.Nifti1Image(np.zeros((16, 16), np.float32), np.eye(4)), tmp_path / "blank.nii")
+    with pytest.raises(ValueError, match=r"blank\.nii: 'image' \(channel 0\) holds the single value 0 everywhere"):
+        LoadMRISliced()({"image": str(tmp_path / "blank.nii"), "slice": -1.0})
+    volume = np.zeros((16, 16, 10), np.float32)
+    volume[4:12, 4:12, 5:] = 1.0  # the head starts at slice 5
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "head.nii")
+    with pytest.raises(
+        ValueError, match=r"head\.nii \(axial slice 2\): 'image' \(channel 0\) holds the single value 0"
+    ):
+        LoadMRISliced()({"image": str(tmp_path / "head.nii"), "slice": 0.2})
+    assert LoadMRISliced()({"image": str(tmp_path / "head.nii"), "slice": 0.7})["image"].shape == (1, 16, 16)

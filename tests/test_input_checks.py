@@ -52,11 +52,13 @@ def test_four_d_volume_is_refused_at_load(tmp_path):
     lab = _save(tmp_path / "s.nii", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match=r"v\.nii: 'image' has shape \(8, 8, 3\) with 2 channel\(s\); expected 3 "):
         _load(img, lab, channels=1, spatial_dims=3)
-    _load(_save(tmp_path / "ok.nii", np.zeros((8, 8, 3), np.float32)), lab, channels=1, spatial_dims=3)
+    _load(
+        _save(tmp_path / "ok.nii", np.arange(192, dtype=np.float32).reshape(8, 8, 3)), lab, channels=1, spatial_dims=3
+    )
 
 
 def test_orientation_mismatch_and_singular_affine(tmp_path):
-    img = _save(tmp_path / "v.nii", np.zeros((8, 8, 3), np.float32))
+    img = _save(tmp_path / "v.nii", np.arange(192, dtype=np.float32).reshape(8, 8, 3))
     flipped = np.diag([-1.0, 1.0, 1.0, 1.0])
     lab = _save(tmp_path / "s.nii", np.zeros((8, 8, 3), np.uint8), flipped)
     with pytest.raises(ValueError, match=r"Orientation mismatch: .*v\.nii is RAS but .*s\.nii is LAS"):
@@ -142,3 +144,66 @@ def test_checkpoint_of_another_network_names_the_fragment(tmp_path):
     narrow = PaperUNet(2, 1, 1, channels=8, conv="regular", kernel_size=3).state_dict()
     text = describe_checkpoint_mismatch(narrow, hyper, "narrow.pt")
     assert "unet_3x3.yaml" in text and "other widths" in text
+
+
+# ---------------------------------------------------------------- issue 24, item 3: what real data gets wrong
+
+
+def _lits_pair(folder, n=0, shape=(16, 16, 6), label_affine=None, image=None):
+    """``volume-n.nii`` / ``segmentation-n.nii`` in the LiTS layout (1 mm voxels at the origin unless told)."""
+    rng = np.random.default_rng(n)
+    volume = rng.integers(-200, 300, shape).astype(np.int16) if image is None else image
+    label = np.zeros(shape, np.uint8)
+    label[4:10, 4:10] = 1
+    img = _save(folder / f"volume-{n}.nii", volume)
+    return img, _save(folder / f"segmentation-{n}.nii", label, label_affine)
+
+
+@pytest.mark.parametrize(
+    "label_affine,pattern",
+    [
+        (np.array([[1, 0, 0, 30.0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), r"origin shifted by 30 mm"),
+        (np.diag([1.5, 1.5, 1.5, 1.0]), r"voxel size \(1\.5, 1\.5, 1\.5\) mm vs \(1, 1, 1\) mm"),
+    ],
+)
+def test_a_label_off_the_image_grid_is_refused_naming_both_files(tmp_path, label_affine, pattern):
+    """A mask shifted 30 mm or with 1.5x voxels has the image's orientation codes and shape: it trained silently."""
+    img, lab = _lits_pair(tmp_path, label_affine=label_affine)
+    with pytest.raises(
+        ValueError,
+        match=rf"Affine mismatch: .*segmentation-0\.nii does not lie on the grid of .*volume-0\.nii: .*{pattern}",
+    ):
+        _load(img, lab)
+
+
+def test_affines_equal_within_float_rounding_pass(tmp_path):
+    img, lab = _lits_pair(tmp_path, label_affine=np.diag([1.0, 1.0, 1.0, 1.0]) + 1e-6 * np.eye(4, k=1))
+    _load(img, lab)
+
+
+def test_a_constant_image_is_refused(tmp_path):
+    img, lab = _lits_pair(tmp_path, image=np.zeros((16, 16, 6), np.int16))
+    with pytest.raises(ValueError, match=r"volume-0\.nii: 'image' \(channel 0\) holds the single value 0 everywhere"):
+        _load(img, lab)
+
+
+def test_a_complex_volume_is_refused_not_cast(tmp_path):
+    """nibabel loads a complex64 NIfTI as float with the imaginary part dropped (a warning at most)."""
+    volume = (np.ones((16, 16, 6)) + 1j * np.arange(6)).astype(np.complex64)
+    img = _save(tmp_path / "volume-0.nii", volume)
+    with pytest.raises(ValueError, match=r"volume-0\.nii: complex-valued voxels \(complex64\); expected a real-valued"):
+        _load(img)
+
+
+def test_a_volume_too_small_for_the_network_is_refused(tmp_path):
+    net = PaperUNet(2, 1, 1, channels=4)
+    from monai_hyperconv.utils import min_input_size
+
+    assert min_input_size(net) == 8 and min_input_size(torch.nn.Identity()) == 1
+    img, lab = _lits_pair(tmp_path, shape=(16, 4, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"volume-0\.nii: spatial shape \(16, 4, 3\) is too small for the network; expected at least \(8, 8, 1\)",
+    ):
+        _load(img, lab, min_size=8, axial_min_size=1)
+    _load(*_lits_pair(tmp_path, n=1, shape=(8, 8, 1)), min_size=8, axial_min_size=1)  # one axial slice is enough

@@ -4,6 +4,7 @@
 import csv
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import traceback
@@ -17,6 +18,9 @@ import yaml
 from helpers import exception_chain_text, torchrun_bundle
 from monai.bundle import ckpt_export, verify_net_in_out
 from monai.bundle import run as bundle_run
+
+from monai_hyperconv.apps.liver import prepare_lits_datalist
+from monai_hyperconv.utils.errors import summary_line
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUNDLE = os.path.join(REPO, "bundles", "liver_lesion_seg")
@@ -143,7 +147,7 @@ def test_inference_writes_one_label_volume_per_input_in_input_geometry(trained):
     ]
     for img_path in test_images:
         name = os.path.basename(img_path).split(".nii")[0]
-        pred = nib.load(root / "outputs" / f"{name}.nii.gz")
+        pred = nib.load(root / "outputs" / f"{name}_lesion.nii.gz")
         img = nib.load(img_path)
         assert pred.shape == img.shape and np.allclose(pred.affine, img.affine)
         assert pred.get_data_dtype() == np.uint8 and set(np.unique(np.asarray(pred.dataobj))) <= {0, 1}
@@ -227,23 +231,72 @@ def test_inference_undoes_orientation_and_resize_exactly(tmp_path):
     )
     for name, src in (("volume-0", inputs / "volume-0.nii"), ("volume-1", inputs / "volume-1.nii.gz")):
         img = nib.load(src)
-        pred = nib.load(tmp_path / "out" / f"{name}.nii.gz")
+        pred = nib.load(tmp_path / "out" / f"{name}_lesion.nii.gz")
         assert pred.shape == img.shape and np.allclose(pred.affine, img.affine)
         np.testing.assert_array_equal(np.asarray(pred.dataobj), (np.asarray(img.dataobj) > 75).astype(np.uint8))
-    # predictions are named after their inputs: never into the inputs' own folder
-    before = _digest(inputs / "volume-1.nii.gz")
+
+
+def _identity_inference(tmp_path, inputs, **overrides):
+    """The liver inference config with a fixed threshold 'network' on the volumes of ``inputs``."""
+    if not (tmp_path / "identity.pt").exists():
+        torch.save({}, tmp_path / "identity.pt")
+    bundle_run(
+        **{
+            "config_file": [INFER],
+            "bundle_root": str(tmp_path),
+            "input_dir": str(inputs),
+            "image_size": 16,
+            "network_def": "$torch.nn.Threshold(0.5, -1.0)",
+            "checkpoint": str(tmp_path / "identity.pt"),
+            "dataset_dir": str(tmp_path / "lits"),
+            "output_dir": str(tmp_path / "out"),
+            **overrides,
+        }
+    )
+
+
+def test_liver_outputs_never_overwrite_or_feed_back(tmp_path):
+    """Issue 24 probes: predictions into the input folder, a second run into the same folder, a postfix that names
+    masks like CT volumes, and a training datalist over the predictions' folder."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    _tiny_dataset(inputs, n=2)
+    before = _digest(inputs / "volume-1.nii")
+    for output_dir, pattern in (
+        (inputs, r"output_dir .*in.* is input_dir .*outputs would be read as inputs"),
+        (inputs / "predictions", r"output_dir .*predictions.* is inside input_dir"),
+        (tmp_path, r"output_dir .* contains input_dir"),
+    ):
+        with pytest.raises(Exception) as e:
+            _identity_inference(tmp_path, inputs, output_dir=str(output_dir))
+        assert re.search(pattern, summary_line(e.value)), summary_line(e.value)
+    assert sorted(os.listdir(inputs)) == sorted(f"{k}-{i}.nii" for k in ("volume", "segmentation") for i in (0, 1))
+    assert _digest(inputs / "volume-1.nii") == before
     with pytest.raises(Exception) as e:
-        bundle_run(
-            config_file=[INFER],
-            bundle_root=str(tmp_path),
-            input_dir=str(inputs),
-            image_size=16,
-            network_def="$torch.nn.Threshold(0.5, -1.0)",
-            checkpoint=str(tmp_path / "identity.pt"),
-            output_dir=str(inputs),
-        )
-    assert "volume-1.nii.gz would overwrite it" in exception_chain_text(e.value)
-    assert _digest(inputs / "volume-1.nii.gz") == before
+        _identity_inference(tmp_path, inputs, output_postfix="")
+    assert re.search(r"output_postfix '' would name the predicted masks volume-N\.nii\.gz", summary_line(e.value))
+
+    _identity_inference(tmp_path, inputs)
+    out = tmp_path / "out"
+    assert sorted(f for f in os.listdir(out) if f.endswith(".nii.gz")) == [
+        "volume-0_lesion.nii.gz",
+        "volume-1_lesion.nii.gz",
+    ]
+    written = _digest(out / "volume-0_lesion.nii.gz")
+    os.remove(out / "volume-0_lesion.nii.gz")
+    (out / "volume-1_lesion.nii.gz").write_bytes(b"a user's file")
+    with pytest.raises(Exception) as e:  # refused before anything is written
+        _identity_inference(tmp_path, inputs)
+    line = summary_line(e.value)
+    assert re.search(r"volume-1_lesion\.nii\.gz exists and this run did not write it .*--overwrite true", line), line
+    assert (out / "volume-1_lesion.nii.gz").read_bytes() == b"a user's file"
+    assert not (out / "volume-0_lesion.nii.gz").exists()
+    _identity_inference(tmp_path, inputs, overwrite=True)
+    assert _digest(out / "volume-0_lesion.nii.gz") == written and nib.load(out / "volume-1_lesion.nii.gz").shape
+
+    # the output folder is marked: a training datalist over it is refused, naming it
+    with pytest.raises(ValueError, match=r"dataset_dir .*out.* is an output folder of a monai_hyperconv run"):
+        prepare_lits_datalist(str(out), generate_data=False)
 
 
 # ---------------------------------------------------------------- bad input

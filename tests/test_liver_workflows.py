@@ -97,7 +97,7 @@ def test_checkpointer_names_a_missing_metric(tmp_path):
 def test_check_image_label_messages():
     from monai.data import MetaTensor
 
-    img = MetaTensor(torch.zeros(1, 4, 4, 2), meta={"filename_or_obj": "/d/volume-7.nii"})
+    img = MetaTensor(torch.arange(32.0).reshape(1, 4, 4, 2), meta={"filename_or_obj": "/d/volume-7.nii"})
     lab = MetaTensor(torch.zeros(1, 4, 4, 2), meta={"filename_or_obj": "/d/segmentation-7.nii"})
     check = CheckImageLabeld(("image", "label"), allowed_labels=(0, 1, 2))
     assert check({"image": img, "label": lab})["image"] is img
@@ -110,7 +110,7 @@ def test_check_image_label_messages():
     with pytest.raises(
         ValueError, match=r"volume-7\.nii has spatial shape \(4, 4, 2\) but .*segmentation-7\.nii has \(4, 4\)"
     ):
-        check({"image": torch.zeros(1, 4, 4, 2) + img.new_zeros(1), "label": lab[..., 0]})
+        check({"image": torch.arange(32.0).reshape(1, 4, 4, 2) + img.new_zeros(1), "label": lab[..., 0]})
 
 
 def test_ensure_writable_dir(tmp_path):

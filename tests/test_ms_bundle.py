@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -129,6 +130,7 @@ def test_training_writes_best_and_last_and_resumes(trained):
 def test_inference_writes_masks_in_the_input_grid(trained):
     out = trained["tmp"] / "bundle" / "outputs" / "fold0" / "predictions"
     run_inprocess([INFER, trained["fragment"]], **{k: v for k, v in trained["common"].items() if k != "max_epochs"})
+    out = out / "testdata_website" / "test01"  # the input's folders below dataset_dir
     names = sorted(os.listdir(out))
     assert names == ["test01_01_lesion.nii.gz", "test01_02_lesion.nii.gz"]
     for t, name in enumerate(names, start=1):
@@ -160,7 +162,9 @@ def test_evaluate_reports_fold_dice_summary_and_sweep(trained):
         np.testing.assert_allclose(values[2], np.mean(values[:2]), atol=1e-5)
         per_fold[fold] = values[2]
         # predictions of the held-out subject in its own grid (training02 is smaller than the crop)
-        pred = nib.load(outputs / f"fold{fold}" / "eval_predictions" / f"{subject}_01_lesion.nii.gz")
+        pred = nib.load(
+            outputs / f"fold{fold}" / "eval_predictions" / "training" / subject / f"{subject}_01_lesion.nii.gz"
+        )
         assert (
             pred.shape
             == nib.load(trained["tmp"] / "data" / "training" / subject / "masks" / f"{subject}_01_mask1.nii").shape
@@ -203,7 +207,8 @@ def test_inference_puts_lesions_where_they_are(trained, tmp_path):
     data = trained["tmp"] / "data" / "training"
     for subject in ("training01", "training02", "training03"):  # y: 28 < 32 (padded), all smaller, y 34 > 32 (cropped)
         for t in (1, 2):
-            pred = np.asarray(nib.load(tmp_path / "pred" / f"{subject}_{t:02d}_lesion.nii.gz").dataobj) > 0
+            pred = tmp_path / "pred" / "training" / subject / f"{subject}_{t:02d}_lesion.nii.gz"
+            pred = np.asarray(nib.load(pred).dataobj) > 0
             masks = [
                 np.asarray(nib.load(data / subject / "masks" / f"{subject}_{t:02d}_mask{r}.nii").dataobj) > 0
                 for r in (1, 2)
@@ -211,6 +216,60 @@ def test_inference_puts_lesions_where_they_are(trained, tmp_path):
             inner, outer = masks[1], masks[0]  # the second rater drew the lesions smaller
             assert (pred & inner).sum() >= 0.9 * inner.sum(), (subject, t)  # found
             assert (pred & outer).sum() >= 0.9 * pred.sum(), (subject, t)  # in place
+
+
+def test_ms_predictions_unique_per_input_and_never_overwrite(tmp_path):
+    """Issue 24 probes: the same subject and time point in two input folders gives two files; a user's file in the
+    prediction folder is refused before anything is written (replaced with overwrite); a prediction_dir inside
+    dataset_dir is refused; the prediction folder is never read as data."""
+    from monai.bundle import run
+
+    from monai_hyperconv.apps.ms import find_isbi_images
+    from monai_hyperconv.utils.errors import summary_line
+
+    data = tmp_path / "data"
+    _subject(data, "training01", (12, 14, 10), 1, True, 1)
+    _subject(data, "training02", (12, 14, 10), 1, True, 2)
+    _subject(data, "test01", (12, 14, 10), 1, False, 4, folder="site_a")
+    _subject(data, "test01", (12, 14, 10), 1, False, 5, folder="site_b")  # same subject and time point
+    torch.save(torch.nn.Conv2d(4, 1, 1).state_dict(), tmp_path / "conv.pt")
+    pred = tmp_path / "pred"
+    common = {
+        "config_file": [INFER],
+        "bundle_root": str(tmp_path / "bundle"),
+        "dataset_dir": str(data),
+        "image_size": [16, 16, 16],
+        "num_workers": 0,
+        "network_def": "$torch.nn.Conv2d(4, 1, 1)",
+        "checkpoint": str(tmp_path / "conv.pt"),
+        "prediction_dir": str(pred),
+    }
+    with pytest.raises(Exception) as e:
+        run(**{**common, "prediction_dir": str(data / "predictions")})
+    assert "prediction_dir" in summary_line(e.value) and "is inside dataset_dir" in summary_line(e.value)
+    assert not (data / "predictions").exists()
+
+    run(**common)
+    written = sorted(str(p.relative_to(pred)) for p in pred.rglob("*.nii.gz"))
+    assert written == ["site_a/test01/test01_01_lesion.nii.gz", "site_b/test01/test01_01_lesion.nii.gz"]
+    user_file = pred / "site_b" / "test01" / "test01_01_lesion.nii.gz"
+    user_file.write_bytes(b"not ours")
+    os.remove(pred / "site_a" / "test01" / "test01_01_lesion.nii.gz")
+    with pytest.raises(Exception) as e:
+        run(**common)
+    assert "test01_01_lesion.nii.gz exists and this run did not write it" in summary_line(e.value)
+    assert (
+        user_file.read_bytes() == b"not ours" and not (pred / "site_a" / "test01" / "test01_01_lesion.nii.gz").exists()
+    )
+    run(**common, overwrite=True)
+    assert nib.load(user_file).shape == (12, 14, 10)
+
+    # predictions copied under dataset_dir are never read as data
+    shutil.copytree(pred, data / "old_predictions")
+    for sub in ("site_a", "site_b"):
+        preprocessed = data / "old_predictions" / sub / "test01" / "preprocessed"
+        shutil.copytree(data / sub / "test01" / "preprocessed", preprocessed)
+    assert len(find_isbi_images(data)) == 4
 
 
 @pytest.mark.slow
@@ -271,3 +330,74 @@ def test_torchrun_two_process_gloo(tmp_path):
     assert all(not k.startswith("module.") for k in best)
     last = torch.load(ckpt / "checkpoint_last.pt", weights_only=True)
     assert last["trainer"]["iteration"] == 2 * last["trainer"]["epoch_length"]
+
+
+# ---------------------------------------------------------------- issue 24, item 3: what real ISBI data gets wrong
+
+
+def _ms_preprocessing(tmp_path):
+    """The MS bundle's shared 3D loading chain (train.yaml ``preprocessing``) on the first time point under data/."""
+    from monai.transforms import Compose
+
+    from monai_hyperconv.apps.ms import find_isbi_images
+
+    parser = ConfigParser()
+    parser.read_config(TRAIN)
+    parser.update({"dataset_dir": str(tmp_path / "data"), "bundle_root": str(tmp_path / "bundle")})
+    entry = find_isbi_images(tmp_path / "data", labelled=True)[0]
+    return lambda: Compose(parser.get_parsed_content("preprocessing"), map_items=False)(entry)
+
+
+def _rewrite(path, affine=None, data=None):
+    old = nib.load(path)
+    array = np.asarray(old.dataobj).copy() if data is None else data  # a copy: the file is memory-mapped
+    nib.save(nib.Nifti1Image(array, old.affine if affine is None else affine), path)
+
+
+@pytest.mark.parametrize(
+    "tag,affine,pattern",
+    [
+        ("mask2", AFFINE + np.pad(np.eye(3)[:, :1] * 30, ((0, 1), (3, 0))), r"origin shifted by 30 mm"),
+        (
+            "t2_pp",
+            np.diag([2.25, 2.25, 2.25, 1.0]),
+            r"voxel size \(2\.25, 2\.25, 2\.25\) mm vs \(1\.5, 1\.5, 1\.5\) mm",
+        ),
+    ],
+)
+def test_ms_files_off_the_flair_grid_are_refused(tmp_path, tag, affine, pattern):
+    """A rater mask shifted 30 mm, a contrast with 1.5x voxels: same shape and orientation codes. The contrast used to
+    fail inside MONAI's stacking as "truncated download or copy?"."""
+    _subject(tmp_path / "data", "training01", (12, 14, 10), 1, True, 1)
+    folder = "masks" if tag.startswith("mask") else "preprocessed"
+    path = tmp_path / "data" / "training" / "training01" / folder / f"training01_01_{tag}.nii"
+    _rewrite(path, affine=affine)
+    with pytest.raises(Exception) as e:
+        _ms_preprocessing(tmp_path)()
+    message = exception_chain_text(e.value)
+    assert re.search(
+        rf"Affine mismatch: .*training01_01_{tag}\.nii does not lie on the grid of .*flair_pp\.nii: .*{pattern}",
+        message,
+    ), message
+    assert "truncated" not in message
+
+
+def test_ms_constant_contrast_and_one_slice_time_point_are_named(tmp_path):
+    _subject(tmp_path / "data", "training01", (12, 14, 10), 1, True, 1)
+    t2 = tmp_path / "data" / "training" / "training01" / "preprocessed" / "training01_01_t2_pp.nii"
+    _rewrite(t2, data=np.zeros((12, 14, 10), np.float32))
+    with pytest.raises(Exception) as e:
+        _ms_preprocessing(tmp_path)()
+    assert re.search(
+        r"training01_01_t2_pp\.nii: 'image' \(channel 2\) holds the single value 0 everywhere",
+        exception_chain_text(e.value),
+    ), exception_chain_text(e.value)
+
+    shutil.rmtree(tmp_path / "data")
+    _subject(tmp_path / "data", "training01", (12, 14, 1), 1, True, 1)  # a 1-slice "volume"
+    with pytest.raises(Exception) as e:
+        _ms_preprocessing(tmp_path)()
+    assert re.search(
+        r"flair_pp\.nii: spatial shape \(12, 14, 1\) is too small for the network; expected at least \(8, 8, 8\)",
+        exception_chain_text(e.value),
+    ), exception_chain_text(e.value)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import os
 import threading
 
 from monai.transforms import LoadImaged
+
+from monai_hyperconv.transforms.validation import SOURCE_FILES, check_real_valued
 
 __all__ = ["CheckedLoadImaged"]
 
@@ -13,6 +16,9 @@ __all__ = ["CheckedLoadImaged"]
 class CheckedLoadImaged(LoadImaged):
     """MONAI's ``LoadImaged`` whose read errors name the file (a truncated ``.nii.gz`` otherwise raises a bare
     ``EOFError``), and that any number of threads may call at once. Same arguments as ``LoadImaged``.
+
+    It refuses complex-valued NIfTI files (:func:`check_real_valued`; read as float, the imaginary part would be
+    dropped), and records the files of a multi-file stack, one per channel, under :data:`SOURCE_FILES`.
 
     Thread safety: MONAI 1.6.1's ``NibabelReader.read()`` keeps the file names on the reader object and
     ``get_data()`` zips the images with them, so one reader shared by the threads of a ``CacheDataset``
@@ -40,13 +46,21 @@ class _FileNamingLoader:
         return loader
 
     def __call__(self, filename, reader=None):
+        files = [os.fspath(f) for f in filename] if isinstance(filename, (list, tuple)) else [filename]
+        for f in files:
+            if isinstance(f, str):
+                check_real_valued(f)
         try:
-            return self._thread_loader()(filename, reader)
+            image = self._thread_loader()(filename, reader)
         except Exception as e:
             raise ValueError(
                 f"{filename}: cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:300]}); expected a "
                 "complete image file (truncated download or copy?)."
             ) from e
+        meta = getattr(image, "meta", None)
+        if len(files) > 1 and meta is not None:  # MONAI records only the first file of a stack: keep them all
+            meta[SOURCE_FILES] = files
+        return image
 
     def __getstate__(self) -> dict:  # copies and pickles (loader workers) start without per-thread loaders
         return {"loader": self.loader}

@@ -4,6 +4,8 @@
 - :mod:`~monai_hyperconv.utils.files`: file checks whose errors name the path, the source file of a tensor.
 - :mod:`~monai_hyperconv.utils.flags`: :func:`as_bool` for bundle on/off ids, :func:`as_optional_number` for numbers that may be null.
 - :mod:`~monai_hyperconv.utils.distributed`: :func:`is_main_process`, :func:`unwrap_module`.
+- :mod:`~monai_hyperconv.utils.outputs`: outputs that neither overwrite nor feed back (:class:`GuardedFolderLayout`,
+  :func:`check_folders_apart`, the output-folder marker).
 - :mod:`~monai_hyperconv.utils.errors`: :func:`install_excepthook`, which a bundle run (or a command line) calls first
   so that a failure ends with its root cause; importing the package installs nothing.
 - :mod:`~monai_hyperconv.utils.preflight`: :func:`prepare_run`, the first ``initialize`` step of a bundle run: refuses
@@ -25,18 +27,31 @@ from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
 from monai_hyperconv.utils.errors import install_excepthook
 from monai_hyperconv.utils.files import ensure_writable_dir, require_files, source_name
 from monai_hyperconv.utils.flags import as_bool, as_optional_number
+from monai_hyperconv.utils.outputs import (
+    OUTPUT_MARKER,
+    GuardedFolderLayout,
+    check_folders_apart,
+    check_no_overwrite,
+    check_not_output_dir,
+    check_planned_outputs,
+    is_output_dir,
+    mark_output_dir,
+)
 from monai_hyperconv.utils.preflight import (
     check_dataset_dir,
     check_image_size,
     check_learning_rate,
     check_network_input_size,
+    min_input_size,
     prepare_run,
 )
 from monai_hyperconv.utils.run_lock import FolderInUseError, RunLock, lock_run_folders, release_all
 from monai_hyperconv.utils.runtime import amp_enabled, auto_num_workers, available_cpus, run_if
 
 __all__ = [
+    "OUTPUT_MARKER",
     "FolderInUseError",
+    "GuardedFolderLayout",
     "RunLock",
     "amp_enabled",
     "as_bool",
@@ -50,13 +65,20 @@ __all__ = [
     "auto_num_workers",
     "available_cpus",
     "check_dataset_dir",
+    "check_folders_apart",
     "check_image_size",
     "check_learning_rate",
     "check_network_input_size",
+    "check_no_overwrite",
+    "check_not_output_dir",
+    "check_planned_outputs",
     "ensure_writable_dir",
     "install_excepthook",
     "is_main_process",
+    "is_output_dir",
     "lock_run_folders",
+    "mark_output_dir",
+    "min_input_size",
     "prepare_run",
     "release_all",
     "require_files",

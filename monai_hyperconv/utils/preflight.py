@@ -15,9 +15,17 @@ import torch
 
 from monai_hyperconv.utils.distributed import unwrap_module
 from monai_hyperconv.utils.files import ensure_writable_dir
+from monai_hyperconv.utils.outputs import check_folders_apart, check_not_output_dir, mark_output_dir
 from monai_hyperconv.utils.run_lock import lock_run_folders
 
-__all__ = ["check_dataset_dir", "check_image_size", "check_learning_rate", "check_network_input_size", "prepare_run"]
+__all__ = [
+    "check_dataset_dir",
+    "check_image_size",
+    "check_learning_rate",
+    "check_network_input_size",
+    "min_input_size",
+    "prepare_run",
+]
 
 
 def _positive_integer(value) -> bool:
@@ -92,6 +100,13 @@ def check_network_input_size(
         )
 
 
+def min_input_size(network: torch.nn.Module | None) -> int:
+    """The fewest voxels a network needs along an axis: ``2**pools`` for networks that pool (``network.pools``:
+    one voxel at the coarsest level), else 1."""
+    pools = getattr(unwrap_module(network), "pools", None) if network is not None else None
+    return 2 ** int(pools) if pools else 1
+
+
 def prepare_run(
     ckpt_dir: str | os.PathLike | None = None,
     output_dir: str | os.PathLike | None = None,
@@ -104,17 +119,23 @@ def prepare_run(
 
     Args:
         ckpt_dir: checkpoint folder: created, write-tested and locked (one run per folder).
-        output_dir: output folder: created, write-tested and locked.
-        dataset_dir: must be a folder when it exists.
+        output_dir: output folder: outside ``dataset_dir``; created, write-tested, locked and marked as outputs
+            (:func:`~monai_hyperconv.utils.outputs.mark_output_dir`: never read as data).
+        dataset_dir: must be a folder when it exists, not an output folder, and not inside ``output_dir``.
         network: with ``image_size``: see :func:`check_network_input_size`.
         image_size: the spatial size the network sees: integers >= 1 (:func:`check_image_size`).
         size_name: the setting named in the size error.
 
     Raises:
-        NotADirectoryError, PermissionError, ValueError: naming the setting and what was expected.
+        NotADirectoryError, PermissionError, ValueError: naming the setting and what was expected (``ValueError``
+            also for an ``output_dir`` inside ``dataset_dir`` or the reverse).
         FolderInUseError: when another live run holds ``ckpt_dir`` or ``output_dir``.
     """
     check_dataset_dir(dataset_dir)
+    if dataset_dir is not None:
+        check_not_output_dir(dataset_dir)
+        if output_dir is not None:
+            check_folders_apart(output_dir, "output_dir", dataset_dir=dataset_dir)
     if image_size is not None:
         check_image_size(image_size, size_name)
     check_network_input_size(network, image_size, size_name)
@@ -122,3 +143,5 @@ def prepare_run(
         if folder is not None:
             ensure_writable_dir(folder, what)
     lock_run_folders(ckpt_dir=ckpt_dir, output_dir=output_dir)
+    if output_dir is not None:
+        mark_output_dir(output_dir)

@@ -28,7 +28,12 @@ from monai_hyperconv.apps.csmri.icbm152_slices import EMBEDDED_MANIFEST, ensure_
 from monai_hyperconv.apps.csmri.plots import NoiseExamples, plot_noise_examples, plot_test_violins
 from monai_hyperconv.apps.csmri.real_scans import RealScanSummary, real_scan_items, summarize_by_volume
 from monai_hyperconv.apps.csmri.report import REPORT_FIELDS, read_test_report
-from monai_hyperconv.apps.csmri.transforms import LoadMRISliced, undersampling_probability
+from monai_hyperconv.apps.csmri.transforms import (
+    LoadMRISliced,
+    axial_slice_index,
+    undersampling_probability,
+    with_slice_indices,
+)
 
 __all__ = [
     "CSMRI_SPLIT",
@@ -41,6 +46,7 @@ __all__ = [
     "LoadMRISliced",
     "NoiseExamples",
     "RealScanSummary",
+    "axial_slice_index",
     "csmri_inference_files",
     "ensure_head_slices",
     "ensure_icbm152_slices",
@@ -60,5 +66,6 @@ __all__ = [
     "subject_of",
     "summarize_by_volume",
     "undersampling_probability",
+    "with_slice_indices",
     "write_csmri_datalist",
 ]

@@ -17,8 +17,17 @@ import nibabel as nib
 import numpy as np
 
 from monai_hyperconv.data.datalist import SPLIT_KEYS, split_sizes
+from monai_hyperconv.utils.outputs import check_not_output_dir, is_output_dir
 
-__all__ = ["CSMRI_SPLIT", "NIFTI_PATTERNS", "find_csmri_images", "nifti_files", "split_by_subject", "subject_of"]
+__all__ = [
+    "CSMRI_SPLIT",
+    "NIFTI_PATTERNS",
+    "find_csmri_images",
+    "mri_spatial_shape",
+    "nifti_files",
+    "split_by_subject",
+    "subject_of",
+]
 
 #: the paper's training / validation / test slice counts (ABIDE), used as split proportions
 CSMRI_SPLIT = (2000, 500, 1000)
@@ -33,10 +42,10 @@ def _is_nifti(name: str) -> bool:
 
 
 def nifti_files(folder: str) -> list[str]:
-    """Every NIfTI file under ``folder`` (recursive, hidden folders skipped), sorted."""
+    """Every NIfTI file under ``folder`` (recursive; hidden folders and output folders of bundle runs skipped), sorted."""
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not is_output_dir(os.path.join(root, d)))
         found += [os.path.join(root, f) for f in files if _is_nifti(f) and not f.startswith(".")]
     return sorted(found)
 
@@ -60,13 +69,36 @@ def subject_of(relpath: str) -> str:
     return name[: -len(".nii.gz")] if name.endswith(".nii.gz") else os.path.splitext(name)[0]
 
 
+def mri_spatial_shape(shape: Sequence[int], source: str) -> tuple[int, ...]:
+    """The spatial shape of a T1 file's array: ``(H, W)`` for a slice, ``(X, Y, Z)`` for a volume, trailing
+    singleton axes dropped (``(H, W, 1)`` is a slice).
+
+    Raises:
+        ValueError: naming ``source`` for anything else, e.g. a 4D series ``(X, Y, 1, T)`` whose frames would
+            otherwise be read as slices of a volume.
+    """
+    full = tuple(int(s) for s in shape)
+    spatial = full
+    while len(spatial) > 2 and spatial[-1] == 1:
+        spatial = spatial[:-1]
+    if len(spatial) not in (2, 3):
+        raise ValueError(
+            f"{source}: shape {full}; expected a 2D slice (H, W) or a 3D T1 volume (X, Y, Z), not a series of "
+            "frames (4D)."
+        )
+    return spatial
+
+
 def _spatial_shape(path: str) -> tuple[int, ...]:
-    """Shape of a NIfTI file without singleton axes beyond the second (read from the header only)."""
+    """:func:`mri_spatial_shape` of a NIfTI file, from its header only; complex-valued files are refused."""
     try:
-        shape = tuple(int(s) for s in nib.load(path).shape)
+        header = nib.load(path)
+        shape, dtype = header.shape, header.get_data_dtype()
     except Exception as e:  # not a NIfTI file, truncated header...
         raise ValueError(f"Cannot read the NIfTI header of {path}: {e}") from e
-    return shape[:2] + tuple(s for s in shape[2:] if s != 1)
+    if dtype.kind == "c":
+        raise ValueError(f"{path}: complex-valued voxels ({dtype}); expected a real-valued (magnitude) T1 image.")
+    return mri_spatial_shape(shape, path)
 
 
 def find_csmri_images(
@@ -84,10 +116,11 @@ def find_csmri_images(
 
     Raises:
         FileNotFoundError: when ``dataset_dir`` does not exist.
-        ValueError: naming a file that is neither a 2D slice nor a 3D volume.
+        ValueError: naming a file that is neither a 2D slice nor a 3D volume (e.g. a 4D series), or complex-valued.
     """
     if not os.path.isdir(dataset_dir):
         raise FileNotFoundError(f"CS-MRI dataset folder {dataset_dir!r} does not exist.")
+    check_not_output_dir(dataset_dir)
     lo, hi = float(slice_range[0]), float(slice_range[1])
     if not 0.0 <= lo <= hi <= 1.0 or slices_per_volume < 1:
         raise ValueError(
@@ -101,10 +134,8 @@ def find_csmri_images(
         subject = subject_of(os.path.relpath(path, dataset_dir))
         if len(shape) == 2:
             items.append({"image": path, "slice": -1.0, "subject": subject})
-        elif len(shape) == 3:
-            items += [{"image": path, "slice": round(float(f), 6), "subject": subject} for f in fractions]
         else:
-            raise ValueError(f"{path}: shape {shape}; expected a 2D slice (H, W) or a 3D T1 volume (X, Y, Z).")
+            items += [{"image": path, "slice": round(float(f), 6), "subject": subject} for f in fractions]
     return items
 
 

@@ -7,8 +7,9 @@ reconstruction (:class:`~monai_hyperconv.transforms.kspace.PoissonUndersampled`)
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
+import nibabel as nib
 import numpy as np
 import torch
 from monai.config import KeysCollection
@@ -16,11 +17,34 @@ from monai.data import MetaTensor
 from monai.transforms import LoadImage, MapTransform, Orientation, ScaleIntensityRangePercentiles
 from monai.utils import ImageMetaKey
 
-from monai_hyperconv.transforms.validation import check_finite
+from monai_hyperconv.apps.csmri.discovery import mri_spatial_shape
+from monai_hyperconv.transforms.validation import check_finite, check_not_constant, check_real_valued
 from monai_hyperconv.utils.files import require_files
 from monai_hyperconv.utils.flags import as_bool
 
-__all__ = ["LoadMRISliced", "undersampling_probability"]
+__all__ = ["LoadMRISliced", "axial_slice_index", "undersampling_probability", "with_slice_indices"]
+
+
+def axial_slice_index(fraction: float, axial_size: int) -> int:
+    """Index of the axial slice at ``fraction`` (0..1) of an axial extent of ``axial_size`` slices."""
+    return round(float(fraction) * (int(axial_size) - 1))
+
+
+def with_slice_indices(items: Sequence[Mapping], key: str = "image", slice_key: str = "slice") -> list[dict]:
+    """``items`` with the ``patch_index`` that :class:`LoadMRISliced` will give each slice of a 3D volume, read
+    from the NIfTI headers (the axial extent after RAS reorientation), so that output names can be checked before
+    anything is loaded or written (:func:`~monai_hyperconv.utils.outputs.check_planned_outputs`)."""
+    out = []
+    for item in items:
+        fraction = float(item.get(slice_key, -1.0))
+        if fraction < 0:
+            out.append(dict(item))
+            continue
+        header = nib.load(os.fspath(item[key]))
+        codes = nib.orientations.aff2axcodes(header.affine)
+        axial = next(i for i, c in enumerate(codes) if c in ("S", "I"))
+        out.append({**item, "patch_index": axial_slice_index(fraction, header.shape[axial])})
+    return out
 
 
 class LoadMRISliced(MapTransform):
@@ -40,7 +64,8 @@ class LoadMRISliced(MapTransform):
         allow_missing_keys: do not raise when a key is missing.
 
     Raises:
-        ValueError: naming the file when it is not 2D / 3D or holds NaN / infinite values.
+        ValueError: naming the file when it is not 2D / 3D (a 4D series), complex-valued, holds NaN / infinite
+            values, or when the slice holds one value everywhere (an all-zero slice has no PSNR).
     """
 
     def __init__(
@@ -69,6 +94,7 @@ class LoadMRISliced(MapTransform):
         if last is not None and last[0] == path:
             return last[1]
         require_files([path], "T1 image")
+        check_real_valued(path)
         try:
             img = self.loader(path)
         except Exception as e:  # e.g. a bare EOFError for a truncated .nii.gz: name the file
@@ -83,10 +109,7 @@ class LoadMRISliced(MapTransform):
         img = self._load(path)
         source = str(img.meta.get(ImageMetaKey.FILENAME_OR_OBJ, path))
         data = img.as_tensor() if isinstance(img, MetaTensor) else torch.as_tensor(img)
-        shape = tuple(data.shape)
-        spatial = shape[:2] + tuple(s for s in shape[2:] if s != 1)
-        if len(shape) < 2 or len(spatial) not in (2, 3):
-            raise ValueError(f"{source}: shape {shape}; expected a 2D slice (H, W) or a 3D T1 volume (X, Y, Z).")
+        spatial = mri_spatial_shape(data.shape, source)
         check_finite(data, source, "image")
         data = data.float().reshape(spatial)
         affine = torch.as_tensor(img.affine if isinstance(img, MetaTensor) else np.eye(4), dtype=torch.float64)
@@ -96,11 +119,13 @@ class LoadMRISliced(MapTransform):
                 raise ValueError(f"{source} is a 3D volume: expected a slice fraction in [0, 1], got {fraction}.")
             vol = self.orient(MetaTensor(data[None], affine=affine))
             vol = self.scale(vol)
-            k = round(float(fraction) * (vol.shape[-1] - 1))
+            k = axial_slice_index(fraction, vol.shape[-1])
             affine = vol.affine.clone()
             affine[:3, 3] += affine[:3, 2] * k
             data, meta[ImageMetaKey.PATCH_INDEX] = vol.as_tensor()[..., k], k
+            check_not_constant(data, [f"{source} (axial slice {k})"])
         else:
+            check_not_constant(data[None], [source])
             data = self.scale(data[None])
             data = data.as_tensor() if isinstance(data, MetaTensor) else data
         if self.square_pixels:

@@ -22,13 +22,14 @@ from monai_hyperconv.data.datalist import SPLIT_KEYS, datalist_source, read_spli
 from monai_hyperconv.utils.atomic import atomic_write_json
 from monai_hyperconv.utils.files import require_files
 from monai_hyperconv.utils.flags import as_bool
+from monai_hyperconv.utils.outputs import check_not_output_dir
 
 __all__ = [
     "LITS_LABELS",
     "LITS_SPLIT",
-    "check_predictions_spare_inputs",
     "find_lits_pairs",
     "lits_inference_files",
+    "lits_output_postfix",
     "load_lits_datalist",
     "prepare_lits_datalist",
     "split_counts",
@@ -48,9 +49,11 @@ def find_lits_pairs(dataset_dir: str) -> list[dict]:
 
     Raises:
         FileNotFoundError: when the folder does not exist, or naming a volume whose segmentation is missing.
+        ValueError: when the folder is an output folder of a bundle run (predictions are not data).
     """
     if not os.path.isdir(dataset_dir):
         raise FileNotFoundError(f"LiTS dataset folder {dataset_dir!r} does not exist.")
+    check_not_output_dir(dataset_dir)
     pairs = []
     for name in os.listdir(dataset_dir):
         match = _VOLUME_RE.match(name)
@@ -176,21 +179,15 @@ def _prepare(dataset_dir, datalist_file, seed, proportions, synthetic) -> dict[s
     return split
 
 
-def check_predictions_spare_inputs(files: Sequence[Mapping], output_dir: str, postfix: str = "") -> None:
-    """Refuse an ``output_dir`` where a prediction ``<name>[_<postfix>].nii.gz`` would replace one of the inputs.
-
-    Raises:
-        FileExistsError: naming the input that would be overwritten.
-    """
-    for item in files:
-        name = os.path.basename(item["image"])
-        stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else os.path.splitext(name)[0]
-        target = os.path.join(output_dir, f"{stem}_{postfix}.nii.gz" if postfix else f"{stem}.nii.gz")
-        if os.path.exists(target) and os.path.samefile(target, item["image"]):
-            raise FileExistsError(
-                f"The prediction for {item['image']} would overwrite it: choose an output_dir other than its folder "
-                "(or an output_postfix)."
-            )
+def lits_output_postfix(postfix: str) -> str:
+    """The inference ``output_postfix``; ``ValueError`` naming it when it is empty, since the masks would then be
+    named ``volume-N.nii.gz`` like LiTS CT volumes, which a later training on the folder reads as volumes."""
+    if not str(postfix or "").strip():
+        raise ValueError(
+            f"output_postfix {postfix!r} would name the predicted masks volume-N.nii.gz, as LiTS names its CT "
+            "volumes (a training run on that folder would read them as volumes); expected a postfix such as 'lesion'."
+        )
+    return str(postfix).strip()
 
 
 def lits_inference_files(input_dir: str | None = None, **datalist_kwargs) -> list[dict]:
@@ -207,6 +204,7 @@ def lits_inference_files(input_dir: str | None = None, **datalist_kwargs) -> lis
     if input_dir:
         if not os.path.isdir(input_dir):
             raise FileNotFoundError(f"Inference input folder {input_dir!r} does not exist.")
+        check_not_output_dir(input_dir, "input_dir")
         files = [f for f in os.listdir(input_dir) if _VOLUME_RE.match(f)]
         if not files:
             raise FileNotFoundError(f"No volume-N.nii[.gz] file in the inference input folder {input_dir!r}.")

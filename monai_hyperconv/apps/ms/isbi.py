@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from monai_hyperconv.utils.outputs import check_not_output_dir, is_output_dir
+
 __all__ = [
     "ISBI_CONTRASTS",
     "find_isbi_images",
@@ -55,6 +57,16 @@ def _sibling(flair: Path, tag: str, folder: str | None = None) -> Path | None:
     return None
 
 
+def _flair_files(root: Path) -> list[Path]:
+    """The FLAIR files under ``root``, outside output folders of bundle runs (predictions are not data)."""
+    found = []
+    for flair in sorted(root.glob("**/preprocessed/*_flair_pp.nii*")):
+        folders = flair.relative_to(root).parents
+        if _FLAIR.match(flair.name) and not any(is_output_dir(root / f) for f in folders if f != Path(".")):
+            found.append(flair)
+    return found
+
+
 def find_isbi_images(dataset_dir: str | os.PathLike, labelled: bool | None = None) -> list[dict]:
     """Every time point in an ISBI-layout folder, sorted by subject and time point.
 
@@ -70,13 +82,13 @@ def find_isbi_images(dataset_dir: str | os.PathLike, labelled: bool | None = Non
     Raises:
         FileNotFoundError: when a contrast of a time point is missing, or only one rater mask exists (the message
             names the missing file), or (with ``labelled=None``) when the folder holds no time point at all.
+        ValueError: when ``dataset_dir`` is an output folder of a bundle run; output folders below it are skipped.
     """
     root = Path(dataset_dir)
+    check_not_output_dir(root)
     entries = []
-    for flair in sorted(root.glob("**/preprocessed/*_flair_pp.nii*")):
+    for flair in _flair_files(root):
         m = _FLAIR.match(flair.name)
-        if m is None:
-            continue
         images = []
         for tag in ISBI_CONTRASTS:
             path = flair if tag == "flair" else _sibling(flair, f"{tag}_pp")
@@ -108,7 +120,7 @@ def find_isbi_images(dataset_dir: str | os.PathLike, labelled: bool | None = Non
 def isbi_has_data(dataset_dir: str | os.PathLike) -> bool:
     """True when ``dataset_dir`` holds at least one ISBI-layout FLAIR image."""
     root = Path(dataset_dir)
-    return root.is_dir() and any(_FLAIR.match(p.name) for p in root.glob("**/preprocessed/*_flair_pp.nii*"))
+    return root.is_dir() and bool(_flair_files(root))
 
 
 def labelled_subjects(datalist: Sequence[dict]) -> list[str]:
@@ -193,11 +205,18 @@ def image_id(path: str | os.PathLike) -> tuple[str, str]:
 
 
 def prediction_name(meta: Mapping, saver=None) -> dict:
-    """``output_name_formatter`` of ``SaveImaged`` for predictions: ``{"subject": "<subject>_<timepoint>"}``, so the
-    saved file is ``<subject>_<timepoint>_<postfix>.nii.gz`` (the ISBI submission naming).
+    """``output_name_formatter`` of ``SaveImaged`` for predictions: ``{"subject": "<folder>/<subject>_<timepoint>"}``
+    with ``<folder>`` the subject's folder (above ``preprocessed/``), so that a saver whose layout has a
+    ``data_root_dir`` keeps the input's folders below it (``training/training01/training01_02_lesion.nii.gz``: one
+    file per input even when two folders hold the same subject and time point), and one without writes the ISBI
+    submission name ``<subject>_<timepoint>_<postfix>.nii.gz``.
 
     Args:
         meta: the image's metadata (``filename_or_obj`` is its FLAIR file).
         saver: the ``SaveImage`` instance (unused; part of MONAI's formatter signature).
     """
-    return {"subject": "_".join(image_id(meta["filename_or_obj"]))}
+    path = os.fspath(meta["filename_or_obj"])
+    folder = os.path.dirname(path)
+    if os.path.basename(folder) == "preprocessed":
+        folder = os.path.dirname(folder)
+    return {"subject": os.path.join(folder, "_".join(image_id(path)))}

@@ -29,6 +29,7 @@ from monai.transforms.traits import MultiSampleTrait
 
 from monai_hyperconv.apps.ms.isbi import gold_standard
 from monai_hyperconv.apps.ms.planes import as_plain_tensor, pad_to_square, square_slice_size
+from monai_hyperconv.transforms.validation import check_same_affine
 from monai_hyperconv.utils.files import source_name
 
 __all__ = [
@@ -44,7 +45,8 @@ def _paths(value) -> list[str]:
 
 
 class CheckISBIFilesd(MapTransform):
-    """Check, from the NIfTI headers only, that every file of an entry exists and all share one 3D shape.
+    """Check, from the NIfTI headers only, that every file of an entry exists and all share one 3D grid: the same
+    shape and the same voxel-to-world matrix (within :data:`~monai_hyperconv.transforms.validation.AFFINE_TOLERANCE_MM`).
 
     Place it first, on the datalist entry of :func:`monai_hyperconv.apps.ms.isbi.find_isbi_images`.
 
@@ -54,7 +56,8 @@ class CheckISBIFilesd(MapTransform):
 
     Raises:
         FileNotFoundError: naming a missing file.
-        ValueError: naming the file whose shape differs from the first image and both shapes.
+        ValueError: naming the file whose shape or affine differs from the first image, with both shapes (or the
+            origin shift in mm and both voxel sizes).
     """
 
     def __init__(self, keys: KeysCollection = ("image", "mask1", "mask2"), allow_missing_keys: bool = True) -> None:
@@ -68,7 +71,8 @@ class CheckISBIFilesd(MapTransform):
                 if not os.path.isfile(path):
                     raise FileNotFoundError(f"Missing {key} file: {path!r} does not exist.")
                 try:
-                    shape = tuple(int(s) for s in nib.load(path).shape)
+                    header = nib.load(path)
+                    shape, affine = tuple(int(s) for s in header.shape), header.affine
                 except Exception as e:
                     raise ValueError(f"{path}: cannot read the NIfTI header ({e}); expected a 3D NIfTI volume.") from e
                 # ISBI masks are sometimes stored with a trailing singleton dimension
@@ -77,12 +81,14 @@ class CheckISBIFilesd(MapTransform):
                 if len(shape) != 3:
                     raise ValueError(f"{path}: '{key}' has shape {shape}; expected a 3D volume.")
                 if reference is None:
-                    reference = (path, shape)
-                elif shape != reference[1]:
+                    reference = (path, shape, affine)
+                    continue
+                if shape != reference[1]:
                     raise ValueError(
                         f"Shape mismatch: {path} ('{key}') has shape {shape} but {reference[0]} has {reference[1]}; "
                         "all contrasts and rater masks of a time point must share one grid."
                     )
+                check_same_affine(reference[2], affine, reference[0], path)
         return d
 
 
