@@ -8,6 +8,16 @@ TINY_BUNDLE_OVERRIDES = {
         "cache_workers": 0,
         "num_workers": 0,
     },
+    "liver_lesion_seg_3d": {
+        "synthetic": {"num_volumes": 4, "size": 40, "num_slices": [12, 14], "seed": 0},
+        "spacing": [10.0, 10.0, 10.0],
+        "image_size": [16, 16, 16],
+        "batch_size": 1,
+        "num_samples": 2,
+        "sw_batch_size": 2,
+        "cache_workers": 0,
+        "num_workers": 0,
+    },
     "ms_lesion_seg": {
         "phantoms": {"num_subjects": 3, "num_timepoints": 2, "num_test_subjects": 1, "seed": 0, "voxel_size": 6},
         "image_size": [24, 32, 24],

@@ -80,7 +80,7 @@ def test_the_scan_finds_every_kind_of_logic():
 
 def test_every_config_is_scanned():
     names = {p.relative_to(REPO).as_posix() for p in CONFIG_FILES}
-    for bundle in ("liver_lesion_seg", "ms_lesion_seg", "csmri_recon"):
+    for bundle in ("liver_lesion_seg", "liver_lesion_seg_3d", "ms_lesion_seg", "csmri_recon"):
         for config in ("train", "inference", "evaluate", "multi_gpu_train", "cpu_quick"):
             assert f"bundles/{bundle}/configs/{config}.yaml" in names
     assert any(n.startswith("configs/experiments/") for n in names)

@@ -8,7 +8,7 @@ import torch
 from monai.bundle import ConfigParser
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUNDLES = ["liver_lesion_seg", "ms_lesion_seg", "csmri_recon"]
+BUNDLES = ["liver_lesion_seg", "liver_lesion_seg_3d", "ms_lesion_seg", "csmri_recon"]
 
 
 def _configs(bundle):
@@ -45,11 +45,11 @@ def test_cpu_quick_network_is_the_smaller_same_model_and_runs(bundle):
     assert type(net) is type(paper_net)
     # 8 instead of 32 channels: about 16x fewer weights in the convolutions' channel products
     assert sum(p.numel() for p in net.parameters()) < sum(p.numel() for p in paper_net.parameters()) / 8
-    size = 64
-    x = torch.randn(1, parser["in_channels"], size, size)
+    shape = [64] * 2 if parser["spatial_dims"] == 2 else [16] * 3
+    x = torch.randn(1, parser["in_channels"], *shape)
     with torch.no_grad():
         y = net.eval()(x)
-    assert y.shape == (1, parser["out_channels"], size, size)
+    assert y.shape == (1, parser["out_channels"], *shape)
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)

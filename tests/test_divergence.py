@@ -139,7 +139,7 @@ def test_validation_output_nan_stops_before_metrics(tmp_path):
         evaluator.run()
 
 
-@pytest.mark.parametrize("bundle", ["liver_lesion_seg", "csmri_recon"])
+@pytest.mark.parametrize("bundle", ["liver_lesion_seg", "liver_lesion_seg_3d", "csmri_recon"])
 def test_bundle_with_a_huge_learning_rate_fails_naming_it_and_keeps_no_nan_model(tmp_path, bundle):
     root = str(tmp_path / "bundle")
     wf = tiny_bundle_workflow(

@@ -20,7 +20,7 @@ from helpers import tiny_bundle_workflow
 from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUNDLES = ["liver_lesion_seg", "ms_lesion_seg", "csmri_recon"]
+BUNDLES = ["liver_lesion_seg", "liver_lesion_seg_3d", "ms_lesion_seg", "csmri_recon"]
 
 # meta_schema_20240725.json (MONAI's monai/bundle/meta_schema.json): top-level fields every bundle must have,
 # types of the fields it defines, and the fields of a tensor in network_data_format
@@ -220,7 +220,8 @@ def test_scripted_ckpt_export_loads_and_matches(bundle, tmp_path):
     net = parser.get_parsed_content("network_def")
     net.load_state_dict(torch.load(weights, weights_only=True))
     meta = _metadata(bundle)["network_data_format"]["inputs"]["image"]
-    size = 64  # a multiple of every network's downsampling
-    x = torch.randn(1, meta["num_channels"], *[size] * len(meta["spatial_shape"]))
+    dims = len(meta["spatial_shape"])
+    size = 64 if dims < 3 else 16  # a multiple of every network's downsampling (16^3: a 3D network at 32 channels)
+    x = torch.randn(1, meta["num_channels"], *[size] * dims)
     with torch.no_grad():
         torch.testing.assert_close(exported.eval()(x), net.eval()(x), rtol=1e-4, atol=1e-4)

@@ -70,7 +70,7 @@ def test_liver_datalist_file_with_an_empty_validation_list_fails_before_training
         prepare_lits_datalist(str(data), str(datalist), generate_data=False)
 
 
-@pytest.mark.parametrize("bundle", ["liver_lesion_seg", "ms_lesion_seg", "csmri_recon"])
+@pytest.mark.parametrize("bundle", ["liver_lesion_seg", "liver_lesion_seg_3d", "ms_lesion_seg", "csmri_recon"])
 def test_bundles_refuse_a_nan_learning_rate_at_initialize(tmp_path, bundle):
     wf = tiny_bundle_workflow(bundle, "train", ["train.yaml"], str(tmp_path / "b"), learning_rate="nan")
     try:
