@@ -150,7 +150,7 @@ def test_inference_writes_predictions_in_the_input_space(tiny_root, tmp_path):
     assert files
     for item in files:
         name = os.path.basename(item["image"]).replace(".nii.gz", "").replace(".nii", "")
-        pred, src = nib.load(str(tmp_path / "pred" / f"{name}.nii.gz")), nib.load(item["image"])
+        pred, src = nib.load(str(tmp_path / "pred" / f"{name}_lesion.nii.gz")), nib.load(item["image"])
         assert pred.shape == src.shape and np.allclose(pred.affine, src.affine, atol=1e-4)
         values = np.unique(np.asarray(pred.dataobj))
         assert pred.get_data_dtype() == np.uint8 and set(values.tolist()) <= {0, 1}
