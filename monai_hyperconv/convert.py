@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from monai_hyperconv.layers.factories import REGULAR_CONV_TYPES
 from monai_hyperconv.layers.grid import grid_scales, resampled_grid
 from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvBase, HyperConvNd
 from monai_hyperconv.layers.hyperconv_transpose import (
@@ -262,7 +263,7 @@ def resample_kernels(model: nn.Module, scale: float | Sequence[float]) -> nn.Mod
     regular = [
         name or type(m).__name__
         for name, m in model.named_modules()
-        if isinstance(m, nn.modules.conv._ConvNd) and max(m.kernel_size) > 1
+        if isinstance(m, REGULAR_CONV_TYPES) and max(m.kernel_size) > 1
     ]
     if regular:
         warnings.warn(

@@ -292,7 +292,7 @@ def test_repository_experiment_files_are_valid(name, tmp_path, monkeypatch):
     runner = make_runner(os.path.join("configs", "experiments", name), output_dir=str(tmp_path))
     assert runner.models and all(os.path.isfile(m.fragment) for m in runner.models)
     assert {"test"} <= {ev.name for ev in runner.evaluations}
-    assert runner._bundle_has_seed, "the seed must reach every model"
+    assert runner.bundle_has_seed, "the seed must reach every model"
     if len(runner.models) <= 3:  # the small experiments: their networks build under the budget's overrides
         for model in runner.models:
             described = runner.describe_network(model)

@@ -134,3 +134,44 @@ def test_the_checks_catch_an_upward_import(tmp_path):
     assert {unit_of(n) for n in names} == {"handlers", "apps"}
     assert unit_of("monai_hyperconv.apps.ms.isbi") == "apps.ms" and unit_of("monai_hyperconv.apps.embedded") == "apps"
     assert all(LEVEL[unit_of(n)] > LEVEL["layers"] for n in names)
+
+
+# Private attributes of other objects the package still reads, each with its reason (issue 25: MONAI's, ignite's and
+# torch's parts through their public APIs only).
+ALLOWED_PRIVATE = {
+    "_version": "torch's tensor version counter: the only signal of an in-place edit without a process-wide hook",
+    "_exit": "os._exit is the public way to end a process without running cleanup",
+}
+
+
+def _foreign_private_attributes(source: str) -> list[tuple[int, str]]:
+    """``obj._name`` where ``obj`` is not ``self`` / ``cls`` / ``super()``, and ``from x import _name``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                continue
+            if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+                continue
+            found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.ImportFrom):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("_") and a.name != "__future__"]
+    return sorted(found)
+
+
+def test_no_private_attribute_of_another_object_or_module():
+    offenders = [
+        f"{path.relative_to(ROOT.parent)}:{line}: {name}"
+        for path in sorted(ROOT.rglob("*.py"))
+        for line, name in _foreign_private_attributes(path.read_text())
+        if name not in ALLOWED_PRIVATE
+    ]
+    assert not offenders, "private names used across objects or modules:\n" + "\n".join(offenders)
+
+
+def test_the_private_attribute_check_catches_one():
+    assert _foreign_private_attributes("loader._iterator = None\nfrom a import _b\nself._c = super()._d()") == [
+        (1, "_iterator"),
+        (2, "_b"),
+    ]

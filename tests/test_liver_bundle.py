@@ -555,7 +555,7 @@ def _train_and_kill(root, tiny):
 @pytest.mark.slow
 def test_killed_and_resumed_run_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
     """kill -9 after the first checkpoint_last.pt, --resume true: the same final weights as one uninterrupted run,
-    with dropout (PaperUNet's), augmentation (flips, affine), shuffling and a persistent DataLoader worker on."""
+    with dropout (PaperUNet's), augmentation (flips, affine), shuffling and a DataLoader worker (started anew each epoch) on."""
     settings = {**TINY, "max_epochs": 3, "num_workers": 1}
     whole, split = tmp_path / "whole", tmp_path / "split"
     whole.mkdir(), split.mkdir()

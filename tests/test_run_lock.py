@@ -79,7 +79,7 @@ def test_lock_from_another_host_is_not_taken(tmp_path):
 
 def test_same_process_may_ask_twice(tmp_path):
     first = lock_run_folders(ckpt_dir=tmp_path)
-    assert lock_run_folders(output_dir=tmp_path) == first  # the checkpointer asks again after prepare_run
+    assert lock_run_folders(output_dir=tmp_path) == first  # e.g. ckpt_dir and output_dir are one folder
     release_all()
     assert not (tmp_path / LOCK_FILENAME).exists()
 

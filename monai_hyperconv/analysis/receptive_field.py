@@ -10,7 +10,14 @@ from torch import nn
 __all__ = ["gradient_receptive_field", "network_receptive_field"]
 
 
-_IMAGE_STATISTICS = (nn.modules.instancenorm._InstanceNorm, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+_IMAGE_STATISTICS = (
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+)
 
 
 def _without_image_statistics(model: nn.Module) -> nn.Module:

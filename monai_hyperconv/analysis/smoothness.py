@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from monai_hyperconv.layers.factories import REGULAR_CONV_TRANSPOSE_TYPES, REGULAR_CONV_TYPES
 from monai_hyperconv.layers.hyperconv import HyperConvBase
 
 __all__ = ["ConvKernel", "conv_kernels", "kernel_laplacian", "layer_smoothness", "mean_abs_laplacian"]
@@ -129,8 +130,8 @@ def conv_kernels(model: nn.Module) -> Iterator[ConvKernel]:
             with torch.no_grad():
                 weight = module.kernel().detach()
             yield ConvKernel(name, "hyper", module.spatial_dims, weight, module)
-        elif isinstance(module, nn.modules.conv._ConvNd):
-            kind = "transposed" if isinstance(module, nn.modules.conv._ConvTransposeNd) else "regular"
+        elif isinstance(module, REGULAR_CONV_TYPES):
+            kind = "transposed" if isinstance(module, REGULAR_CONV_TRANSPOSE_TYPES) else "regular"
             yield ConvKernel(name, kind, module.weight.dim() - 2, module.weight.detach(), module)
 
 

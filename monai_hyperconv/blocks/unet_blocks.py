@@ -17,6 +17,7 @@ from torch import nn
 
 from monai_hyperconv.blocks.convolutions import PaperConvBlock, PaperDoubleConv
 from monai_hyperconv.layers import HyperConvBase
+from monai_hyperconv.layers.factories import REGULAR_CONV_TYPES
 
 __all__ = [
     "PaperDecoder",
@@ -170,7 +171,7 @@ def conv_layers(module: nn.Module) -> list[tuple[int, int]]:
     return [
         (m.dilation[0] * (m.kernel_size[0] - 1) + 1, m.stride[0])
         for m in module.modules()
-        if isinstance(m, (nn.modules.conv._ConvNd, HyperConvBase))
+        if isinstance(m, (*REGULAR_CONV_TYPES, HyperConvBase))
     ]
 
 

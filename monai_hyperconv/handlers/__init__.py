@@ -3,11 +3,12 @@ early stopping, the learning curve, the time limit, kernel rescaling at inferenc
 
 Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/configs/train.yaml`` for the pattern):
 
-- :mod:`~monai_hyperconv.handlers.checkpoint_saver`: :class:`ResumableCheckpointer` (on MONAI's ``CheckpointSaver``
-  / ``CheckpointLoader``): ``model.pt`` (best by a validation metric) and ``checkpoint_last.pt`` (network,
-  optimizer, trainer, random state), written atomically (:class:`AtomicFileSaver`); ``resume=True`` continues a
-  killed run exactly.
-- :mod:`~monai_hyperconv.handlers.random_state`: :class:`TrainingRandomState`, the random state training consumes.
+- :mod:`~monai_hyperconv.handlers.checkpoint_saver`: :class:`ResumableCheckpointer` (ignite ``Checkpoint`` handlers
+  with our :class:`AtomicFileSaver` passed in, MONAI's ``CheckpointLoader``): ``model.pt`` (best by a validation
+  metric) and ``checkpoint_last.pt`` (network, optimizer, trainer, random state), written atomically;
+  ``resume=True`` continues a killed run exactly.
+- :mod:`~monai_hyperconv.handlers.random_state`: :class:`TrainingRandomState`, the random state training consumes,
+  a handler of its own (:func:`replays_exactly`: not with persistent DataLoader workers).
 - :mod:`~monai_hyperconv.handlers.checkpoint_loader`: :class:`CheckedCheckpointLoader` (MONAI's loader, errors that
   name the file and the network fragment), :func:`load_network_weights` reads either checkpoint into a network,
   :func:`save_materialized_weights` exports for deployment.
@@ -49,7 +50,7 @@ from monai_hyperconv.handlers.noise_sweep import (
     run_noise_sweep,
     write_sweep_csv,
 )
-from monai_hyperconv.handlers.random_state import TrainingRandomState, randomizable_transforms
+from monai_hyperconv.handlers.random_state import TrainingRandomState, randomizable_transforms, replays_exactly
 from monai_hyperconv.handlers.time_limit import EpochTimeLimit
 from monai_hyperconv.handlers.utils import from_engine_stacked
 
@@ -76,6 +77,7 @@ __all__ = [
     "randomizable_transforms",
     "read_learning_curve",
     "read_sweep_csv",
+    "replays_exactly",
     "run_noise_sweep",
     "save_materialized_weights",
     "write_sweep_csv",

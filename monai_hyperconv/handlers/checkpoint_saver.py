@@ -1,15 +1,18 @@
-"""Checkpoints for bundles: MONAI's ``CheckpointSaver`` / ``CheckpointLoader`` with what a long run needs on top.
+"""Checkpoints for bundles: MONAI's ``CheckpointSaver`` layout and ``CheckpointLoader`` with what a long run needs.
 
-A bundle's ``ckpt_dir`` holds ``model.pt`` (the network weights of the best epoch, as model-zoo bundles name it,
-kept by MONAI's key-metric checkpoint) and ``checkpoint_last.pt`` (network, optimizer, trainer, the best metric so
-far and the random state, rewritten every epoch by an ignite ``Checkpoint``; resumed by MONAI's
-``CheckpointLoader``). Added on top:
+A bundle's ``ckpt_dir`` holds ``model.pt`` (the network weights of the best epoch, as model-zoo bundles name it) and
+``checkpoint_last.pt`` (network, optimizer, trainer, the best metric so far and the random state, rewritten every
+epoch; resumed by MONAI's ``CheckpointLoader``). Both are written by ignite ``Checkpoint`` handlers through their
+public ``save_handler`` argument (MONAI's ``CheckpointSaver`` builds its own disk saver and takes none), with on top:
 
 - atomic writes (:func:`~monai_hyperconv.utils.atomic.atomic_torch_save`): a run killed at any moment leaves the
   previous file or the new one, never half of one, and never no file (MONAI's saver removes the old one first);
-- one run per folder (:mod:`~monai_hyperconv.utils.run_lock`), temporaries of a killed write cleaned up;
 - an earlier run's files moved to ``previous/<date-time>/`` instead of overwritten;
-- exact resume (:class:`~monai_hyperconv.handlers.random_state.TrainingRandomState`).
+- exact resume (:class:`~monai_hyperconv.handlers.random_state.TrainingRandomState`, its own checkpoint entry).
+
+One run per folder is not this handler's job: a bundle's ``initialize`` list locks ``ckpt_dir`` and ``output_dir``
+once, in :func:`~monai_hyperconv.utils.preflight.prepare_run`; a script of your own calls
+:func:`~monai_hyperconv.utils.run_lock.lock_run_folders` the same way.
 """
 
 from __future__ import annotations
@@ -24,15 +27,13 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
-from monai.handlers import CheckpointLoader, CheckpointSaver
-from torch.utils.data import DataLoader
+from monai.handlers import CheckpointLoader
 
 from monai_hyperconv.handlers.divergence import TrainingDivergedError, check_finite_weights
 from monai_hyperconv.handlers.random_state import TrainingRandomState
 from monai_hyperconv.utils.atomic import atomic_torch_save
 from monai_hyperconv.utils.distributed import is_main_process
 from monai_hyperconv.utils.flags import as_bool
-from monai_hyperconv.utils.run_lock import lock_run_folders
 
 __all__ = ["AtomicFileSaver", "ResumableCheckpointer"]
 
@@ -66,18 +67,20 @@ class AtomicFileSaver(BaseSaveHandler):
         """Nothing to remove: the next save replaces the fixed file in one step."""
 
 
-class ResumableCheckpointer(CheckpointSaver):
-    """MONAI ``CheckpointSaver`` keeping ``model.pt`` (best by a validation metric) plus a resumable last checkpoint.
+class ResumableCheckpointer:
+    """Keeps ``model.pt`` (best by a validation metric) plus a resumable last checkpoint, like MONAI's
+    ``CheckpointSaver`` with ``save_key_metric`` and ``save_final``.
 
     Attach it to the trainer *after* the ``ValidationHandler`` (bundle handler lists attach in order), so that at
     each ``EPOCH_COMPLETED`` the validator's metrics of this epoch are available. Then:
 
-    - when ``validator.state.metrics[metric_name]`` improves (``mode="min"`` for a loss; NaN or infinity never does), MONAI's
-      key-metric checkpoint writes the state dict of ``save_dict[best_key]`` to ``save_dir/best_filename``: a plain
+    - when ``validator.state.metrics[metric_name]`` improves (``mode="min"`` for a loss; NaN or infinity never does), an
+      ignite ``Checkpoint`` writes the state dict of ``save_dict[best_key]`` to ``save_dir/best_filename``: a plain
       network state dict, loadable with ``CheckpointLoader(load_dict={"model": net})`` and ``ckpt_export``;
     - every epoch, ``save_dir/last_filename`` gets ``{name: obj.state_dict()}`` of ``save_dict``, the trainer
       (``engine_key``), this handler (best metric and epoch, ``"checkpointer"``) and the random state training
-      consumes (``"random_state"``, every rank's under torch.distributed).
+      consumes (``"random_state"``, a :class:`~monai_hyperconv.handlers.random_state.TrainingRandomState`, every
+      rank's under torch.distributed).
 
     Nothing is written from a network holding NaN or infinite weights: that raises
     :class:`~monai_hyperconv.handlers.divergence.TrainingDivergedError` and both files keep the last finite epoch. A
@@ -91,8 +94,8 @@ class ResumableCheckpointer(CheckpointSaver):
 
     A fresh run (``resume=False``) into a ``save_dir`` that holds checkpoints of an earlier run never overwrites
     them: just before its first write they are moved to ``save_dir/previous/<date-time>/`` (a warning says where),
-    so a run that fails before finishing an epoch leaves them in place. The handler holds the lock of ``save_dir``
-    from its construction (see :func:`~monai_hyperconv.utils.run_lock.lock_run_folders`).
+    so a run that fails before finishing an epoch leaves them in place. Lock ``save_dir`` before training
+    (:func:`~monai_hyperconv.utils.run_lock.lock_run_folders`; bundles do it in ``prepare_run``).
 
     Args:
         save_dir: folder of the checkpoints (created when missing).
@@ -128,19 +131,9 @@ class ResumableCheckpointer(CheckpointSaver):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
         if best_key not in save_dict:
             raise KeyError(f"best_key {best_key!r} is not a key of save_dict ({sorted(save_dict)}).")
-        save_dir = os.fspath(save_dir)
-        lock_run_folders(ckpt_dir=save_dir)
-        super().__init__(
-            save_dir,
-            {best_key: save_dict[best_key]},
-            save_key_metric=True,
-            key_metric_name=metric_name,
-            key_metric_filename=best_filename,
-            key_metric_negative_sign=mode == "min",
-        )
-        self.best_path = os.path.join(save_dir, best_filename)
-        self.last_path = os.path.join(save_dir, last_filename)
-        self._key_metric_checkpoint.save_handler = AtomicFileSaver(self.best_path)
+        self.save_dir = os.fspath(save_dir)
+        self.best_path = os.path.join(self.save_dir, best_filename)
+        self.last_path = os.path.join(self.save_dir, last_filename)
         self.save_dict = dict(save_dict)
         self.validator = validator
         self.best_key = best_key
@@ -153,6 +146,13 @@ class ResumableCheckpointer(CheckpointSaver):
         self.random_state = TrainingRandomState()
         self.best_metric = math.inf if mode == "min" else -math.inf
         self.best_epoch = -1
+        # this handler decides what is best (a NaN never is); the checkpoint then only writes, each call a better epoch
+        self._best_checkpoint = Checkpoint(
+            {best_key: self.save_dict[best_key]},
+            AtomicFileSaver(self.best_path),
+            n_saved=1,
+            score_function=lambda _engine: self.best_epoch,
+        )
         self._last_checkpoint: Checkpoint | None = None
         self._earlier_kept = self.resume  # a resumed run continues the files in place
         self.logger = logging.getLogger(self.__class__.__name__)
@@ -162,7 +162,7 @@ class ResumableCheckpointer(CheckpointSaver):
         self.logger = engine.logger
         if self.engine_key is not None:
             self.save_dict[self.engine_key] = engine
-        engine.add_event_handler(Events.STARTED, self._find_dataloader)
+        self.random_state.attach(engine)  # before load_last: its DataLoader must be known when it is restored
         to_save = {**self.save_dict, "checkpointer": self, "random_state": self.random_state}
         self._last_checkpoint = Checkpoint(to_save, AtomicFileSaver(self.last_path), n_saved=1)
         if self.resume:
@@ -181,21 +181,14 @@ class ResumableCheckpointer(CheckpointSaver):
             "val_interval larger than max_epochs."
         )
 
-    def _find_dataloader(self, engine: Engine) -> None:
-        data = engine.state.dataloader
-        self.random_state.dataloader = data if isinstance(data, DataLoader) else None  # else: global generators
-
     def state_dict(self) -> dict:
         """The best metric and its epoch, stored inside the last checkpoint."""
         return {"best_metric": float(self.best_metric), "best_epoch": int(self.best_epoch)}
 
     def load_state_dict(self, state: Mapping) -> None:
-        """Restore the best metric, into MONAI's key-metric checkpoint too (so only a better epoch replaces it)."""
+        """Restore the best metric and its epoch (so only a truly better epoch replaces ``model.pt``)."""
         self.best_metric = float(state["best_metric"])
         self.best_epoch = int(state["best_epoch"])
-        if math.isfinite(self.best_metric):
-            sign = -1 if self.mode == "min" else 1
-            super().load_state_dict({"_saved": [(sign * self.best_metric, os.path.basename(self.best_path))]})
 
     def load_last(self, engine: Engine) -> None:
         """Restore every object of the last checkpoint with MONAI's ``CheckpointLoader``, naming the file on error."""
@@ -263,10 +256,9 @@ class ResumableCheckpointer(CheckpointSaver):
             self._keep_earlier_checkpoints()
         if self._improved(value):
             self.best_metric, self.best_epoch = value, int(engine.state.epoch)
-            self.metrics_completed(validator)  # MONAI's key-metric checkpoint: writes model.pt
+            self._best_checkpoint(engine)  # writes model.pt
             self.logger.info(f"Epoch {engine.state.epoch}: best {self.metric_name} {value:.4f}, saved {self.best_path}")
         self._last_checkpoint(engine)
-        self.random_state.restart_workers()
 
     def _improved(self, value: float) -> bool:
         if not math.isfinite(value):  # a NaN / infinite metric is never the best (diverged network, empty data)

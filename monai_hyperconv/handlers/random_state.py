@@ -8,24 +8,26 @@ transform's own ``RandomState`` (augmentation in the main process) and, for a ``
 epoch's validation, so an interrupted run resumed from there draws what the uninterrupted run drew next.
 
 DataLoader workers draw from their own copies of the transforms, seeded by MONAI's ``worker_init_fn`` from a base
-seed the main process draws from torch's generator when the workers start. With ``persistent_workers`` they
-would keep their state from epoch to epoch, out of the main process's reach: :meth:`restart_workers` ends them at
-each checkpoint, so the next epoch's workers are seeded from the saved state, in the uninterrupted run as in the
-resumed one. Entries are plain tensors and numbers (``torch.load(weights_only=True)`` reads them); under
+seed the main process draws from torch's generator when the workers start. Non-persistent workers start anew each
+epoch, so they are seeded from the saved state in the uninterrupted run as in the resumed one. Persistent workers
+(``persistent_workers=True``) keep their state from epoch to epoch, out of the main process's reach (no public API
+restarts them): a run with them resumes, but does not replay exactly (:func:`replays_exactly` says which). Entries are plain tensors and numbers (``torch.load(weights_only=True)`` reads them); under
 ``torch.distributed`` every rank's state is gathered into ``ranks[r]``.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from ignite.engine import Engine, Events
 from monai.transforms import Randomizable
 from torch.utils.data import DataLoader, DistributedSampler
 
-__all__ = ["TrainingRandomState", "randomizable_transforms"]
+__all__ = ["TrainingRandomState", "randomizable_transforms", "replays_exactly"]
 
 
 def randomizable_transforms(obj, _seen: set | None = None) -> list[Randomizable]:
@@ -49,6 +51,12 @@ def randomizable_transforms(obj, _seen: set | None = None) -> list[Randomizable]
     return found
 
 
+def replays_exactly(loader) -> bool:
+    """Whether a run resumed from a :class:`TrainingRandomState` draws what the uninterrupted run drew: not with
+    persistent DataLoader workers, whose transforms keep their own random state between epochs."""
+    return not (isinstance(loader, DataLoader) and loader.persistent_workers and loader.num_workers > 0)
+
+
 def _pack_numpy(state: tuple) -> dict:
     """numpy's legacy MT19937 state tuple as tensors and numbers (no numpy objects in the checkpoint)."""
     _name, keys, pos, has_gauss, gauss = state
@@ -67,13 +75,31 @@ def _unpack_numpy(state: dict) -> tuple:
 class TrainingRandomState:
     """Checkpoint entry with the random state of one trainer's process (every rank's under torch.distributed).
 
+    A handler: :meth:`attach` to the trainer makes it follow the trainer's DataLoader (at ``Events.STARTED``).
+
     Args:
         dataloader: the training DataLoader, whose dataset's transforms, sampler and generator are captured;
-            None captures the global generators only (the checkpointer passes the trainer's at attach time).
+            None captures the global generators only (until :meth:`attach` finds the trainer's).
     """
 
     def __init__(self, dataloader: DataLoader | None = None) -> None:
         self.dataloader = dataloader
+        self.logger = logging.getLogger(self.__class__.__name__)
+
+    def attach(self, engine: Engine) -> None:
+        """Capture ``engine``'s DataLoader from the start of its run (before a resume restores this state)."""
+        self.logger = engine.logger
+        engine.add_event_handler(Events.STARTED, self.follow_dataloader)
+
+    def follow_dataloader(self, engine: Engine) -> None:
+        """Use ``engine.state.dataloader`` (a DataLoader; other iterables: the global generators only)."""
+        data = engine.state.dataloader
+        self.dataloader = data if isinstance(data, DataLoader) else None
+        if not replays_exactly(data):
+            self.logger.warning(
+                "The training DataLoader has persistent workers: a resumed run continues, but does not replay "
+                "the uninterrupted run exactly (persistent_workers=False makes it exact)."
+            )
 
     def _transforms(self) -> list[Randomizable]:
         return randomizable_transforms(self.dataloader.dataset) if self.dataloader is not None else []
@@ -136,11 +162,3 @@ class TrainingRandomState:
                 loader.sampler.set_epoch(local["sampler_epoch"])
             if loader.generator is not None and local.get("generator") is not None:
                 loader.generator.set_state(local["generator"].cpu())
-
-    def restart_workers(self) -> None:
-        """End the DataLoader's persistent workers, so the next epoch starts new ones seeded from the saved state."""
-        loader = self.dataloader
-        if loader is not None and loader.persistent_workers and loader.num_workers > 0:
-            # DataLoader caches its worker iterator here; None makes the next iter() start fresh workers (the old
-            # ones end when the engine drops the exhausted iterator)
-            loader._iterator = None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from monai.networks.layers.factories import Conv
+from torch import nn
 
 from monai_hyperconv.layers.hyperconv import HyperConv1d, HyperConv2d, HyperConv3d, HyperConvNd
 from monai_hyperconv.layers.hyperconv_transpose import (
@@ -13,7 +14,11 @@ from monai_hyperconv.layers.hyperconv_transpose import (
     HyperConvTransposeNd,
 )
 
-__all__ = ["hyper_conv_factory", "hyper_conv_transpose_factory"]
+__all__ = ["REGULAR_CONV_TRANSPOSE_TYPES", "REGULAR_CONV_TYPES", "hyper_conv_factory", "hyper_conv_transpose_factory"]
+
+# torch's regular convolutions by their public classes (the lazy ones subclass these), for isinstance checks
+REGULAR_CONV_TRANSPOSE_TYPES = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+REGULAR_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, *REGULAR_CONV_TRANSPOSE_TYPES)
 
 
 def hyper_conv_factory(dim: int) -> type[HyperConvNd]:

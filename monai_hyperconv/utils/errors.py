@@ -96,7 +96,7 @@ def install_excepthook(thread_timeout: float = 60.0) -> None:
         thread_timeout: seconds to wait for thread-pool workers still preprocessing data.
     """
     previous = sys.excepthook
-    if getattr(previous, "_monai_hyperconv", False):
+    if getattr(previous, "monai_hyperconv_summary", False):
         return
 
     def hook(exc_type, exc, tb):
@@ -107,5 +107,5 @@ def install_excepthook(thread_timeout: float = 60.0) -> None:
         if not join_pool_threads(thread_timeout):
             _exit_now(1)
 
-    hook._monai_hyperconv = True
+    hook.monai_hyperconv_summary = True  # marks our hook, so installing it twice wraps nothing
     sys.excepthook = hook

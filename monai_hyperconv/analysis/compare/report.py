@@ -117,7 +117,7 @@ def comparison_markdown(runner: ComparisonRunner, rows: Sequence[Mapping], paths
         markdown_table(table_rows, columns, headers),
         (
             f"Every model was trained by `{os.path.relpath(runner.train_config)}` with its network fragment, seed "
-            f"{runner.seed}{'' if runner._bundle_has_seed else ' (NOT passed: the bundle has no seed id)'} and the "
+            f"{runner.seed}{'' if runner.bundle_has_seed else ' (NOT passed: the bundle has no seed id)'} and the "
             f"same overrides: `{json.dumps(runner.overrides, sort_keys=True)}`."
         ),
         f"Receptive field: {', '.join(sources)}.",
@@ -350,7 +350,7 @@ def multi_seed_markdown(
     ids = ", ".join(f"`{i}`" for i in runner.seed_ids)
     lines.append(
         f"Every (model, seed) was trained by `{os.path.relpath(runner.train_config)}` with its network fragment, "
-        f"the seed given as {ids}{'' if runner._bundle_has_seed else ' (some NOT passed: missing in the bundle)'} "
+        f"the seed given as {ids}{'' if runner.bundle_has_seed else ' (some NOT passed: missing in the bundle)'} "
         f"and the same overrides: `{json.dumps(runner.overrides, sort_keys=True)}`."
     )
     lines += _settings_lines(runner, rows, paths)

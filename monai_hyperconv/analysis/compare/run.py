@@ -147,7 +147,7 @@ class ComparisonRunner:
         parser.read_config(self.train_config)
         missing = [i for i in self.seed_ids if i not in parser]
         self._seed_ids_found = [i for i in self.seed_ids if i in parser]
-        self._bundle_has_seed = not missing
+        self.bundle_has_seed = not missing
         parser = ConfigParser()
         parser.read_config(self.evaluate_configs)
         self._evaluate_has_model_name = "model_name" in parser
