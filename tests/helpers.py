@@ -1,5 +1,10 @@
 """Helpers shared by test modules (importable because ``pythonpath`` in pyproject.toml adds ``tests/``)."""
 
+import pathlib
+
+# the data-parallel fragment every bundle's multi_gpu_train.yaml builds on (merged between train.yaml and it)
+MULTI_GPU_FRAGMENT = str(pathlib.Path(__file__).resolve().parents[1] / "configs" / "multi_gpu.yaml")
+
 # tiny embedded data and sizes per bundle, so that initialize() (which builds datasets) takes seconds
 TINY_BUNDLE_OVERRIDES = {
     "liver_lesion_seg": {

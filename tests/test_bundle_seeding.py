@@ -34,12 +34,23 @@ def test_train_initial_weights_come_from_the_bundle_seed(bundle, tmp_path):
     assert not differing, f"{bundle}: initial weights depend on the process's RNG state: {differing[:5]}"
 
 
+def _load(path):
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
 def _initialize_lists():
-    for path in sorted(glob.glob(os.path.join(REPO, "bundles", "*", "configs", "*train*.yaml"))):
-        with open(path) as f:
-            config = yaml.safe_load(f)
-        if "initialize" in config:
-            yield os.path.relpath(path, REPO), [str(item) for item in config["initialize"]]
+    """Each train config's ``initialize`` with ``'@setup'`` expanded to the bundle's ``setup`` list, also for the
+    shared ``configs/multi_gpu.yaml`` merged on each bundle's ``train.yaml``."""
+    shared = _load(os.path.join(REPO, "configs", "multi_gpu.yaml"))["initialize"]
+    for path in sorted(glob.glob(os.path.join(REPO, "bundles", "*", "configs", "train.yaml"))):
+        config = _load(path)
+        name = os.path.relpath(path, REPO)
+        for label, initialize in ((name, config["initialize"]), (f"configs/multi_gpu.yaml on {name}", shared)):
+            items = []
+            for item in initialize:
+                items += [str(i) for i in config["setup"]] if item == "@setup" else [str(item)]
+            yield label, items
 
 
 @pytest.mark.parametrize("path, items", list(_initialize_lists()), ids=lambda v: v if isinstance(v, str) else "")

@@ -22,7 +22,7 @@ ALLOWED = [
         r"\$\[@device\] if torch\.cuda\.is_available\(\) else None",
         r"\$dist\.is_initialized\(\) or dist\.init_process_group\(backend='nccl' if torch\.cuda\.is_available\(\) else 'gloo'\)",
         r"\$torch\.cuda\.set_device\(@device\) if torch\.cuda\.is_available\(\) else None",
-        r"\$@train#handlers\[: \d+ if dist\.get_rank\(\) > 0 else None\]( \+ \[@train#time_limit\])?",
+        r"\$@train#handlers\[: (\d+|@handlers_on_every_rank) if dist\.get_rank\(\) > 0 else None\]( \+ \[@train#time_limit\])?",
         r"\$None if dist\.get_rank\(\) > 0 else @validate#handlers",
     )
 ]

@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import exception_chain_text, torchrun_bundle
+from helpers import MULTI_GPU_FRAGMENT, exception_chain_text, torchrun_bundle
 from monai.bundle import ConfigParser
 from monai.bundle import run as bundle_run
 
@@ -214,7 +214,7 @@ def test_torchrun_two_process_gloo(tmp_path):
     args = []
     for k, v in _args(tmp_path / "bundle", tmp_path / "data", max_epochs=2).items():
         args += [f"--{k}", str(v).replace(" ", "") if isinstance(v, list) else str(v)]
-    torchrun_bundle([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml")], args, cwd=ROOT)
+    torchrun_bundle([TRAIN, MULTI_GPU_FRAGMENT, os.path.join(CONFIGS, "multi_gpu_train.yaml")], args, cwd=ROOT)
     ckpt = tmp_path / "bundle" / "models"
     best = torch.load(ckpt / "model.pt", weights_only=True)
     assert all(not k.startswith("module.") for k in best)

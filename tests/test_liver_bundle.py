@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import exception_chain_text, torchrun_bundle
+from helpers import MULTI_GPU_FRAGMENT, exception_chain_text, torchrun_bundle
 from monai.bundle import ckpt_export, verify_net_in_out
 from monai.bundle import run as bundle_run
 
@@ -488,9 +488,9 @@ def test_materialized_export_has_no_kernel_networks_and_same_outputs(trained, tm
 
 
 def _torchrun_train(root, **overrides):
-    """train.yaml + multi_gpu_train.yaml on the tiny data in two gloo processes; returns their output."""
+    """train.yaml + configs/multi_gpu.yaml + multi_gpu_train.yaml on the tiny data in two gloo processes; returns their output."""
     tiny = _write_yaml(root / "tiny.yaml", {**TINY, **overrides})
-    return torchrun_bundle([TRAIN, MULTI, tiny], ["--bundle_root", str(root)], cwd=REPO)
+    return torchrun_bundle([TRAIN, MULTI_GPU_FRAGMENT, MULTI, tiny], ["--bundle_root", str(root)], cwd=REPO)
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from helpers import exception_chain_text, torchrun_bundle
+from helpers import MULTI_GPU_FRAGMENT, exception_chain_text, torchrun_bundle
 from monai.bundle import ConfigParser
 
 from monai_hyperconv.apps.ms.isbi import ISBI_CONTRASTS
@@ -324,7 +324,9 @@ def test_torchrun_two_process_gloo(tmp_path):
     write_dataset(tmp_path / "data")
     fragment = tiny_network(tmp_path / "tiny_net.yaml")
     common = {"bundle_root": str(tmp_path / "bundle"), "dataset_dir": str(tmp_path / "data"), **TINY, "max_epochs": 2}
-    torchrun_bundle([TRAIN, os.path.join(CONFIGS, "multi_gpu_train.yaml"), fragment], cli_args(common), cwd=REPO)
+    torchrun_bundle(
+        [TRAIN, MULTI_GPU_FRAGMENT, os.path.join(CONFIGS, "multi_gpu_train.yaml"), fragment], cli_args(common), cwd=REPO
+    )
     ckpt = tmp_path / "bundle" / "models"
     best = torch.load(ckpt / "model.pt", weights_only=True)
     assert all(not k.startswith("module.") for k in best)
