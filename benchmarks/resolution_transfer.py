@@ -52,7 +52,7 @@ def test_slices(args) -> list[tuple[torch.Tensor, torch.Tensor]]:
     )
     parser.update({"bundle_root": args.bundle_root, "datalist_file": args.datalist_file, "image_size": args.test_size,
                    "batch_size": args.batch_size, "cache_workers": 1})  # fmt: skip
-    loader = parser.get_parsed_content("test#dataloader")
+    loader = parser.get_parsed_content("validate#dataloader")
     return [(torch.as_tensor(b["image"]).float(), torch.as_tensor(b["label"])) for b in loader]
 
 

@@ -166,7 +166,8 @@ def test_validation_evaluation_and_sweep_share_the_sliding_window_inferer(tmp_pa
     parser["bundle_root"] = str(tmp_path)
     inferer = parser.get_parsed_content("validate#inferer")
     assert isinstance(inferer, SlidingWindowInferer)
-    assert parser["evaluator"]["inferer"] == parser["noise_sweep"]["inferer"] == "@validate::inferer"  # MONAI: "::"
+    # (MONAI stores references with "::" for "#")
+    assert parser["validate#evaluator#inferer"] == parser["noise_sweep"]["inferer"] == "@validate::inferer"
     assert list(inferer.roi_size) == [48, 48, 48] and parser.get_parsed_content("image_size") == [32, 32, 32]
 
 

@@ -352,18 +352,19 @@ def test_bad_input_stops_naming_the_file_and_keeps_outputs(tmp_path, case):
         torch.save({"sentinel": torch.arange(3)}, ckpt / name)
     before = {n: _digest(ckpt / n) for n in os.listdir(ckpt)}
     overrides = {k: v for k, v in TINY.items() if k != "synthetic"}
-    # every split holds one of the three volumes, so the broken one is met whichever split it lands in
+    # every split holds one of the three volumes, so the broken one is met whichever split it lands in (evaluate.yaml's
+    # validate#dataset holds the test split; the validation split is set back for its turn)
     with pytest.raises(Exception) as excinfo:
         for split in ("training", "validation", "test"):
+            part = "train" if split == "training" else "validate"
             bundle_run(
                 config_file=[TRAIN, EVAL],
                 bundle_root=str(tmp_path),
                 dataset_dir=str(data),
                 generate_data=False,
-                run=[
-                    (f"$@{'train' if split == 'training' else 'validate' if split == 'validation' else 'test'}#dataset")
-                ],
+                run=[f"$@{part}#dataset"],
                 **overrides,
+                **({"validate#dataset#data": "$@datalist['validation']"} if split == "validation" else {}),
             )
     text = _error_text(excinfo)
     import re
