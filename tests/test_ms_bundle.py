@@ -361,6 +361,11 @@ def _rewrite(path, affine=None, data=None):
     [
         ("mask2", AFFINE + np.pad(np.eye(3)[:, :1] * 30, ((0, 1), (3, 0))), r"origin shifted by 30 mm"),
         (
+            "mask1",
+            np.diag([2.25, 2.25, 2.25, 1.0]),
+            r"voxel size \(2\.25, 2\.25, 2\.25\) mm vs \(1\.5, 1\.5, 1\.5\) mm",
+        ),
+        (
             "t2_pp",
             np.diag([2.25, 2.25, 2.25, 1.0]),
             r"voxel size \(2\.25, 2\.25, 2\.25\) mm vs \(1\.5, 1\.5, 1\.5\) mm",

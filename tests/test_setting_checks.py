@@ -13,7 +13,7 @@ from monai_hyperconv.networks import PaperUNet
 from monai_hyperconv.utils import check_image_size, check_learning_rate, prepare_run
 
 
-@pytest.mark.parametrize("size", [0, -16, math.nan, "nan", 12.5, [32, 0], [32, -8, 32], [], True, None])
+@pytest.mark.parametrize("size", [0, -8, -16, math.nan, "nan", 12.5, [32, 0], [32, -8, 32], [], True, None])
 def test_image_size_must_be_positive_integers(size):
     with pytest.raises(ValueError, match=r"image_size must be an integer >= 1"):
         check_image_size(size)

@@ -29,13 +29,22 @@ from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader
 
+from monai_hyperconv.handlers.checkpoint_loader import describe_checkpoint_mismatch
 from monai_hyperconv.handlers.divergence import TrainingDivergedError, check_finite_weights
 from monai_hyperconv.handlers.random_state import TrainingRandomState
 from monai_hyperconv.utils.atomic import atomic_torch_save
-from monai_hyperconv.utils.distributed import is_main_process
+from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
 from monai_hyperconv.utils.flags import as_bool
 
 __all__ = ["AtomicFileSaver", "ResumableCheckpointer"]
+
+
+def _state_fits(state, network: torch.nn.Module) -> bool:
+    """Whether the state dict ``state`` has exactly the names and shapes of ``network``'s (a wrapper looked through)."""
+    expected = unwrap_module(network).state_dict()
+    if not isinstance(state, Mapping) or set(state) != set(expected):
+        return False
+    return all(tuple(getattr(state[k], "shape", ())) == tuple(v.shape) for k, v in expected.items())
 
 
 def _saved_epoch(engine_state) -> int | None:
@@ -211,6 +220,13 @@ class ResumableCheckpointer:
         missing = [k for k in load_dict if k not in checkpoint]
         if missing:
             raise KeyError(f"Last checkpoint {self.last_path} lacks the entries {missing} (has {sorted(checkpoint)}).")
+        network = self.save_dict[self.best_key]
+        if isinstance(network, torch.nn.Module) and not _state_fits(checkpoint[self.best_key], network):
+            # e.g. another bundle's checkpoint: torch's message lists every parameter (10,000 characters)
+            raise RuntimeError(
+                f"Cannot resume: {describe_checkpoint_mismatch(checkpoint[self.best_key], network, self.last_path)} "
+                "Expected the last checkpoint of this bundle and network_def (or start without --resume)."
+            )
         saved_epoch = _saved_epoch(checkpoint.get(self.engine_key))
         max_epochs = engine.state.max_epochs
         if saved_epoch is not None and max_epochs is not None and saved_epoch > max_epochs:
@@ -223,7 +239,9 @@ class ResumableCheckpointer:
         try:
             loader(engine)
         except Exception as e:
-            raise RuntimeError(f"Cannot resume from {self.last_path}: {e}") from e
+            reason = " ".join(str(e).split())
+            reason = reason if len(reason) <= 400 else reason[:400] + " …"
+            raise RuntimeError(f"Cannot resume from {self.last_path}: {reason}") from e
         if saved_epoch is not None and saved_epoch == max_epochs:
             self.logger.warning(
                 f"{self.last_path} is at epoch {saved_epoch} = max_epochs: nothing to train; raise "

@@ -38,15 +38,35 @@ def _positive_integer(value) -> bool:
     return math.isfinite(number) and number == int(number) and number >= 1
 
 
-def check_image_size(size: int | Sequence[int], name: str = "image_size") -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``size`` is an integer >= 1 or a non-empty sequence of them.
+# voxels of one network input at most: 2048 x 2048 in 2D, 161^3 in 3D (the bundles use 256^2 and 96^3)
+MAX_INPUT_VOXELS = 2**22
+
+
+def check_image_size(size: int | Sequence[int], name: str = "image_size", spatial_dims: int = 2) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``size`` is an integer >= 1 or a non-empty sequence of them, and
+    one network input of that size holds at most :data:`MAX_INPUT_VOXELS` voxels.
 
     A size of 0, a negative one or NaN otherwise passes the divisibility check (``0 % 8 == 0``) and fails much later
-    inside a resize transform, or casts to an empty volume.
+    inside a resize transform, or casts to an empty volume; a size of 4096 passes it too and ends the run by memory
+    (killed, no message) after the data was resized and cached.
+
+    Args:
+        size: one int for every spatial dimension, or one per dimension.
+        name: the setting that holds ``size``, for the message.
+        spatial_dims: the dimensions a single int stands for.
     """
     values = list(size) if isinstance(size, (list, tuple)) else [size]
     if not values or not all(_positive_integer(v) for v in values):
         raise ValueError(f"{name} must be an integer >= 1 (pixels), or one per spatial dimension; got {size!r}.")
+    shape = [int(float(v)) for v in values] * (int(spatial_dims) if len(values) == 1 else 1)
+    voxels = math.prod(shape)
+    if voxels > MAX_INPUT_VOXELS:
+        gib = voxels * 32 * 4 / 2**30
+        raise ValueError(
+            f"{name} {size!r} makes {' x '.join(map(str, shape))} = {voxels:,} voxels per network input; expected at "
+            f"most {MAX_INPUT_VOXELS:,} (2048 x 2048 in 2D, 161 x 161 x 161 in 3D): one 32-channel float32 feature "
+            f"map of that size alone is {gib:.1f} GiB, and training keeps dozens."
+        )
 
 
 def check_learning_rate(learning_rate: float | str, name: str = "learning_rate") -> float:
@@ -123,7 +143,8 @@ def prepare_run(
             (:func:`~monai_hyperconv.utils.outputs.mark_output_dir`: never read as data).
         dataset_dir: must be a folder when it exists, not an output folder, and not inside ``output_dir``.
         network: with ``image_size``: see :func:`check_network_input_size`.
-        image_size: the spatial size the network sees: integers >= 1 (:func:`check_image_size`).
+        image_size: the spatial size the network sees: integers >= 1, at most :data:`MAX_INPUT_VOXELS` voxels
+            (:func:`check_image_size`; one int stands for every dimension of ``network.spatial_dims``, 2 without it).
         size_name: the setting named in the size error.
 
     Raises:
@@ -137,7 +158,7 @@ def prepare_run(
         if output_dir is not None:
             check_folders_apart(output_dir, "output_dir", dataset_dir=dataset_dir)
     if image_size is not None:
-        check_image_size(image_size, size_name)
+        check_image_size(image_size, size_name, getattr(unwrap_module(network), "spatial_dims", 2))
     check_network_input_size(network, image_size, size_name)
     for what, folder in (("ckpt_dir", ckpt_dir), ("output_dir", output_dir)):
         if folder is not None:
