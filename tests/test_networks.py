@@ -213,3 +213,23 @@ def test_hyper_unet_equals_hyperized_regular_unet_in_structure():
     converted = hyperize(PaperUNet(channels=2), kernel_size=5)
     assert [type(m) for m in hyper.modules()] == [type(m) for m in converted.modules()]
     assert sum(p.numel() for p in hyper.parameters()) == sum(p.numel() for p in converted.parameters())
+
+
+def test_paper_unet_residual_adds_the_input_and_keeps_the_parameters():
+    torch.manual_seed(0)
+    plain = PaperUNet(channels=2, conv="hyper", kernel_size=5, dropout=0.0)
+    residual = PaperUNet(channels=2, conv="hyper", kernel_size=5, dropout=0.0, residual=True)
+    residual.load_state_dict(plain.state_dict())  # the same parameters: residual adds none
+    x = torch.rand(2, 1, 16, 16)
+    plain.eval(), residual.eval()
+    with torch.no_grad():
+        assert torch.allclose(residual(x), x + plain(x))
+        torch.nn.init.zeros_(residual.head.weight), torch.nn.init.zeros_(residual.head.bias)
+        assert torch.equal(residual(x), x)  # a zero correction returns the zero-filled input itself
+        scripted = torch.jit.script(residual)
+        assert torch.allclose(scripted(x), x)
+
+
+def test_paper_unet_residual_needs_as_many_outputs_as_inputs():
+    with pytest.raises(ValueError, match=r"in_channels \(2\) must equal out_channels \(1\)"):
+        PaperUNet(in_channels=2, out_channels=1, channels=2, residual=True)

@@ -82,6 +82,9 @@ class PaperUNet(nn.Module):
         hidden_channels: kernel-network widths of hyper convolutions (the last is N_L).
         non_local: add a non-local self-attention block after the bottleneck.
         dropout: dropout probability between the bottleneck convolutions.
+        residual: add the input to the output (``x + net(x)``: the network learns the correction, as image-to-image
+            networks of CS-MRI commonly do); needs ``in_channels == out_channels``. False (the paper's network)
+            changes nothing, parameters included.
     """
 
     def __init__(
@@ -97,8 +100,15 @@ class PaperUNet(nn.Module):
         hidden_channels: Sequence[int] = (16, 16, 4),
         non_local: bool = False,
         dropout: float = 0.5,
+        residual: bool = False,
     ) -> None:
         super().__init__()
+        if residual and in_channels != out_channels:
+            raise ValueError(
+                f"residual=True adds the input to the output: in_channels ({in_channels}) must equal out_channels "
+                f"({out_channels})."
+            )
+        self.residual = bool(residual)
         widths = unet_channels(channels)
         dilation, up_kernel_size = unet_conv_settings(conv, kernel_size, dilation, up_kernel_size)
         self.spatial_dims, self.in_channels, self.out_channels = spatial_dims, in_channels, out_channels
@@ -113,8 +123,9 @@ class PaperUNet(nn.Module):
         if not torch.jit.is_scripting():
             check_input(self, x, self.spatial_dims, self.in_channels)
             check_divisible(self, x, self.pools)
-        skips, x = self.encoder(x)
-        return self.head(self.decoder(skips, self.attention(x)))
+        skips, y = self.encoder(x)
+        y = self.head(self.decoder(skips, self.attention(y)))
+        return x + y if self.residual else y
 
     def __prepare_scriptable__(self) -> nn.Module:
         """``torch.jit.script`` compiles a materialized copy (:func:`~monai_hyperconv.layers.materialize.scriptable_copy`)."""
