@@ -21,7 +21,7 @@ import argparse
 
 import torch
 from monai.inferers import SlidingWindowInferer
-from timing import layer_step, once_within, time_interleaved
+from timing import layer_step, network_train_step, once_within, time_interleaved
 
 from monai_hyperconv import HyperConv3d
 from monai_hyperconv.layers import path_choice
@@ -35,15 +35,8 @@ def unet3d(conv: str, kernel_size: int, channels: int) -> PaperUNet:
 
 
 def train_step(net, x, target):
-    optimizer = torch.optim.Adam(net.parameters(), 1e-3)
-
-    def step():
-        net.train()
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.binary_cross_entropy_with_logits(net(x), target).backward()
-        optimizer.step()
-
-    return step
+    """The bundle's loss (binary lesion logits) at the CPU main job's learning rate."""
+    return network_train_step(net, x, target, torch.nn.functional.binary_cross_entropy_with_logits, 1e-3)
 
 
 def infer_step(net, volume, roi, sw_batch):

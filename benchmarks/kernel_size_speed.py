@@ -32,7 +32,7 @@ import argparse
 import statistics
 
 import torch
-from timing import layer_step, once_within, time_interleaved
+from timing import layer_step, network_train_step, once_within, time_interleaved
 
 from monai_hyperconv import HyperConv2d, HyperConv3d
 from monai_hyperconv.layers import path_choice
@@ -49,15 +49,7 @@ def hyper_unet(kernel_size: int, channels: int, device: torch.device, spatial_di
 
 
 def train_step(net: torch.nn.Module, x: torch.Tensor, target: torch.Tensor):
-    optimizer = torch.optim.Adam(net.parameters(), 1e-4)
-
-    def step():
-        net.train()
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(net(x), target).backward()
-        optimizer.step()
-
-    return step
+    return network_train_step(net, x, target, torch.nn.functional.cross_entropy, 1e-4)
 
 
 def eval_step(net: torch.nn.Module, x: torch.Tensor):

@@ -62,3 +62,16 @@ def layer_step(layer: torch.nn.Module, x: torch.Tensor, train: bool):
                 layer(x)
 
     return step
+
+
+def network_train_step(net: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, loss_fn, lr: float):
+    """One optimizer step of a network: forward, ``loss_fn(net(x), target)``, backward, Adam step (its own Adam)."""
+    optimizer = torch.optim.Adam(net.parameters(), lr)
+
+    def step():
+        net.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(net(x), target).backward()
+        optimizer.step()
+
+    return step
