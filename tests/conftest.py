@@ -14,6 +14,15 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def release_run_locks():
+    """Release every run lock this process holds after the test, so that the next test may take the same folder."""
+    from monai_hyperconv.utils import release_all
+
+    yield
+    release_all()
+
+
 @contextlib.contextmanager
 def _torch_cpu_settings(threads: int, mkldnn: bool):
     saved = torch.get_num_threads(), torch.backends.mkldnn.enabled

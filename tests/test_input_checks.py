@@ -14,17 +14,15 @@ from monai.transforms import EnsureChannelFirstd
 from monai_hyperconv.handlers import describe_checkpoint_mismatch, load_network_weights
 from monai_hyperconv.networks import PaperUNet
 from monai_hyperconv.transforms import CheckedLoadImaged, CheckImageLabeld
-from monai_hyperconv.utils import check_network_input_size, prepare_run, release_all
+from monai_hyperconv.utils import check_network_input_size, prepare_run
 from monai_hyperconv.utils.errors import summary_line
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 TRAIN = os.path.join(REPO, "bundles", "liver_lesion_seg", "configs", "train.yaml")
 
 
-@pytest.fixture(autouse=True)
-def _release():
-    yield
-    release_all()
+# run locks taken by the code under test are released after each test (conftest.py)
+pytestmark = pytest.mark.usefixtures("release_run_locks")
 
 
 def _save(path, array, affine=None):

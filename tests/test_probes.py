@@ -11,15 +11,13 @@ from ignite.engine import Engine, Events
 
 from monai_hyperconv.handlers import ResumableCheckpointer
 from monai_hyperconv.networks import PaperUNet
-from monai_hyperconv.utils import check_image_size, prepare_run, release_all
+from monai_hyperconv.utils import check_image_size, prepare_run
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
-@pytest.fixture(autouse=True)
-def _release():
-    yield
-    release_all()
+# run locks taken by the code under test are released after each test (conftest.py)
+pytestmark = pytest.mark.usefixtures("release_run_locks")
 
 
 def test_image_size_4096_is_refused_with_the_figure(tmp_path):

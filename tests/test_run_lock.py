@@ -14,10 +14,8 @@ from monai_hyperconv.utils.run_lock import LOCK_FILENAME
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
-@pytest.fixture(autouse=True)
-def _release():
-    yield
-    release_all()
+# run locks taken by the code under test are released after each test (conftest.py)
+pytestmark = pytest.mark.usefixtures("release_run_locks")
 
 
 def _holder(folder):
