@@ -16,6 +16,7 @@ from monai_hyperconv.utils.files import require_files
 
 __all__ = [
     "CheckedCheckpointLoader",
+    "checkpoint_differences",
     "describe_checkpoint_mismatch",
     "extract_state_dict",
     "load_network_weights",
@@ -94,6 +95,22 @@ def _fragment_matches(state: Mapping[str, torch.Tensor], network: torch.nn.Modul
     return [(fragment, exact) for fragment, exact, _ in found]
 
 
+def checkpoint_differences(
+    state: Mapping[str, torch.Tensor], network: torch.nn.Module
+) -> tuple[list[str], list[str], list[str]]:
+    """The names ``network`` has and ``state`` lacks, the names ``state`` has and ``network`` lacks, and
+    ``"name: (checkpoint shape) vs (network shape)"`` for shared names of other shape; all empty when it fits."""
+    expected = unwrap_module(network).state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [
+        f"{k}: {tuple(getattr(state[k], 'shape', ()))} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(getattr(state[k], "shape", ())) != tuple(v.shape)
+    ]
+    return missing, unexpected, shapes
+
+
 def describe_checkpoint_mismatch(
     state: Mapping[str, torch.Tensor], network: torch.nn.Module, path: str, config_dir: str | Path | None = None
 ) -> str:
@@ -106,14 +123,7 @@ def describe_checkpoint_mismatch(
         path: the checkpoint file, named in the message.
         config_dir: the folder of network fragments (``configs/networks`` of the repository by default).
     """
-    expected = unwrap_module(network).state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
+    missing, unexpected, shapes = checkpoint_differences(state, network)
     parts = [f"The checkpoint {path} does not fit the configured network {type(unwrap_module(network)).__name__}"]
     if missing or unexpected:
         parts.append(

@@ -29,11 +29,11 @@ from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader
 
-from monai_hyperconv.handlers.checkpoint_loader import describe_checkpoint_mismatch
+from monai_hyperconv.handlers.checkpoint_loader import checkpoint_differences, describe_checkpoint_mismatch
 from monai_hyperconv.handlers.divergence import TrainingDivergedError, check_finite_weights
 from monai_hyperconv.handlers.random_state import TrainingRandomState
 from monai_hyperconv.utils.atomic import atomic_torch_save
-from monai_hyperconv.utils.distributed import is_main_process, unwrap_module
+from monai_hyperconv.utils.distributed import is_main_process
 from monai_hyperconv.utils.flags import as_bool
 
 __all__ = ["AtomicFileSaver", "ResumableCheckpointer"]
@@ -41,10 +41,7 @@ __all__ = ["AtomicFileSaver", "ResumableCheckpointer"]
 
 def _state_fits(state, network: torch.nn.Module) -> bool:
     """Whether the state dict ``state`` has exactly the names and shapes of ``network``'s (a wrapper looked through)."""
-    expected = unwrap_module(network).state_dict()
-    if not isinstance(state, Mapping) or set(state) != set(expected):
-        return False
-    return all(tuple(getattr(state[k], "shape", ())) == tuple(v.shape) for k, v in expected.items())
+    return isinstance(state, Mapping) and not any(checkpoint_differences(state, network))
 
 
 def _saved_epoch(engine_state) -> int | None:
