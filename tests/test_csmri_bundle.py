@@ -276,3 +276,43 @@ def test_csmri_outputs_never_overwrite_or_feed_back(tmp_path):
     assert sorted(os.path.basename(i["image"]) for i in find_csmri_images(str(inputs), 2)) == ["vol.nii.gz"] * 2 + [
         "x.nii"
     ]
+
+
+@pytest.mark.slow
+def test_data_consistency_train_evaluate_infer(tmp_path):
+    """--data_consistency true: trained, validated, evaluated and inferred with the measured k-space passed to the
+    network (its outputs keep the measured samples), and refused on inputs that are zero-filled already."""
+    from monai_hyperconv.utils.errors import summary_line
+
+    _write_dataset(str(tmp_path / "data"))
+    bundle = tmp_path / "bundle"
+    result = _cli(TRAIN, _args(bundle, tmp_path / "data", data_consistency="true", max_epochs=2))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with open(bundle / "outputs" / "learning_curve.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2
+
+    bundle_run(config_file=EVALUATE, **_args(bundle, tmp_path / "data", data_consistency=True, noise_levels=[0.0, 0.3],
+                                             example_levels=[0.0]))  # fmt: skip
+    with open(bundle / "outputs" / "test_psnr_hyper_unet_5x5_nl8.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(np.isfinite(float(r["psnr"])) for r in rows)
+
+    # the same network without its measurement gives other reconstructions: the k-space did reach it
+    pred = {}
+    for flag in ("true", "false"):
+        out = tmp_path / f"pred_{flag}"
+        bundle_run(
+            config_file=INFERENCE, **_args(bundle, tmp_path / "data", output_dir=str(out), data_consistency=flag)
+        )
+        pred[flag] = {
+            os.path.relpath(os.path.join(r, f), out): np.asarray(nib.load(os.path.join(r, f)).dataobj)
+            for r, _, fs in os.walk(out) for f in fs if f.endswith("_recon.nii.gz")
+        }  # fmt: skip
+    assert pred["true"].keys() == pred["false"].keys() and pred["true"]
+    assert any(not np.allclose(pred["true"][k], pred["false"][k]) for k in pred["true"])
+
+    with pytest.raises(Exception) as e:
+        bundle_run(config_file=INFERENCE, **_args(bundle, tmp_path / "data", output_dir=str(tmp_path / "zf"),
+                                                  data_consistency="true", undersample_input="false"))  # fmt: skip
+    assert "data_consistency needs the measured k-space" in summary_line(e.value)
+    assert not (tmp_path / "zf").exists() or not list((tmp_path / "zf").rglob("*.nii*"))

@@ -230,6 +230,15 @@ def test_paper_unet_residual_adds_the_input_and_keeps_the_parameters():
         assert torch.allclose(scripted(x), x)
 
 
+def test_paper_unet_flags_from_the_command_line_are_read_as_flags():
+    """fire passes `--network_def#residual false` as the string 'false', which bool() would read as true."""
+    assert PaperUNet(channels=2, residual="false").residual is False
+    assert PaperUNet(channels=2, residual="true").residual is True
+    assert isinstance(PaperUNet(channels=2, non_local="false").attention, torch.nn.Identity)
+    with pytest.raises(ValueError, match="residual"):
+        PaperUNet(channels=2, residual="maybe")
+
+
 def test_paper_unet_residual_needs_as_many_outputs_as_inputs():
     with pytest.raises(ValueError, match=r"in_channels \(2\) must equal out_channels \(1\)"):
         PaperUNet(in_channels=2, out_channels=1, channels=2, residual=True)

@@ -47,6 +47,8 @@ class NoisyBatch:
 
     Args:
         noise: a transform of the input batch (e.g. from :func:`~monai_hyperconv.transforms.noise.make_test_noise`).
+            One that returns ``(inputs, kwargs)`` (:class:`~monai_hyperconv.transforms.kspace.KSpaceMeasurement`)
+            also gives the network keyword arguments, e.g. the measured k-space of a data-consistency network.
         image_key: key of the network input in each batch (CS-MRI: the fully sampled ``label``, which the noise
             turns into a noisy zero-filled input).
         label_key: key of the target in each batch.
@@ -60,7 +62,11 @@ class NoisyBatch:
     def __call__(self, batchdata: Mapping, device=None, non_blocking: bool = False, **kwargs):
         inputs = batchdata[self.image_key].to(device=device, non_blocking=non_blocking, **kwargs)
         targets = batchdata[self.label_key].to(device=device, non_blocking=non_blocking, **kwargs)
-        return self.noise(inputs), targets
+        noisy = self.noise(inputs)
+        if isinstance(noisy, tuple):
+            noisy, network_kwargs = noisy
+            return noisy, targets, (), network_kwargs
+        return noisy, targets
 
 
 def sweep_evaluator(

@@ -9,8 +9,10 @@ from monai.networks.layers.factories import Conv
 from torch import nn
 
 from monai_hyperconv.blocks.convolutions import CONV_KINDS, check_input
+from monai_hyperconv.blocks.data_consistency import kspace_data_consistency
 from monai_hyperconv.blocks.unet_blocks import PaperDecoder, PaperEncoder, chain_receptive_field, paper_non_local_block
 from monai_hyperconv.layers.materialize import scriptable_copy
+from monai_hyperconv.utils.flags import as_bool
 
 __all__ = ["PaperUNet", "unet_channels", "unet_conv_settings"]
 
@@ -85,6 +87,11 @@ class PaperUNet(nn.Module):
         residual: add the input to the output (``x + net(x)``: the network learns the correction, as image-to-image
             networks of CS-MRI commonly do); needs ``in_channels == out_channels``. False (the paper's network)
             changes nothing, parameters included.
+
+    ``forward(x, kspace=None, mask=None)``: given the measured k-space and its sampling mask (CS-MRI), the output keeps
+    the measured k-space samples and takes only the unmeasured ones from the network
+    (:func:`~monai_hyperconv.blocks.kspace_data_consistency`, after the residual; not the paper's network). Without
+    them (the default) the output is the network's own.
     """
 
     def __init__(
@@ -103,12 +110,14 @@ class PaperUNet(nn.Module):
         residual: bool = False,
     ) -> None:
         super().__init__()
+        # flags may come from a bundle's command line as strings ("false" must mean False)
+        residual, non_local = as_bool(residual, "residual"), as_bool(non_local, "non_local")
         if residual and in_channels != out_channels:
             raise ValueError(
                 f"residual=True adds the input to the output: in_channels ({in_channels}) must equal out_channels "
                 f"({out_channels})."
             )
-        self.residual = bool(residual)
+        self.residual = residual
         widths = unet_channels(channels)
         dilation, up_kernel_size = unet_conv_settings(conv, kernel_size, dilation, up_kernel_size)
         self.spatial_dims, self.in_channels, self.out_channels = spatial_dims, in_channels, out_channels
@@ -119,13 +128,21 @@ class PaperUNet(nn.Module):
         self.decoder = PaperDecoder(conv, spatial_dims, widths, kernel_size, dilation, up_kernel_size, hidden)
         self.head = Conv[Conv.CONV, spatial_dims](widths[0], out_channels, kernel_size=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, kspace: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if not torch.jit.is_scripting():
             check_input(self, x, self.spatial_dims, self.in_channels)
             check_divisible(self, x, self.pools)
         skips, y = self.encoder(x)
         y = self.head(self.decoder(skips, self.attention(y)))
-        return x + y if self.residual else y
+        if self.residual:
+            y = x + y
+        if kspace is None and mask is None:
+            return y
+        if kspace is None or mask is None:
+            raise ValueError("PaperUNet: data consistency needs both the measured kspace and its sampling mask.")
+        return kspace_data_consistency(y, kspace, mask, self.spatial_dims)
 
     def __prepare_scriptable__(self) -> nn.Module:
         """``torch.jit.script`` compiles a materialized copy (:func:`~monai_hyperconv.layers.materialize.scriptable_copy`)."""

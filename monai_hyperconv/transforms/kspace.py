@@ -41,6 +41,7 @@ from monai_hyperconv.utils.flags import as_bool
 from monai_hyperconv.utils.optional import require
 
 __all__ = [
+    "KSpaceMeasurement",
     "PoissonUndersample",
     "PoissonUndersampled",
     "centered_kspace",
@@ -236,6 +237,40 @@ class PoissonUndersample(RandomizableTransform):
         """The mask the next (or last) call uses for images of ``spatial_shape``."""
         return poisson_disk_mask(spatial_shape, self.acceleration, self._mask_seed, self.calib)
 
+    def measure(self, img: NdarrayOrTensor, randomize: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The acquisition simulated on ``img``: what a scanner measures, and the zero-filled image made from it.
+
+        Args:
+            img: real image ``(C, *spatial)`` or batch ``(B, C, *spatial)``, intensities in about [0, 1].
+            randomize: draw a new mask seed / noise (False reuses the last draw, for several keys).
+
+        Returns:
+            ``(zero_filled, kspace, mask)`` as plain tensors: the zero-filled magnitude image (``img``'s shape and
+            dtype), the measured k-space ``(*img.shape, 2)`` (with its noise, zero where not sampled) and the mask
+            ``(1, *spatial)`` (``(1, 1, *spatial)`` for a batch) as 0 / 1 floats, the inputs of
+            :func:`monai_hyperconv.blocks.kspace_data_consistency`. When the transform is not applied (``prob``), the
+            image itself, its full k-space and a mask of ones.
+        """
+        img_t = convert_to_tensor(img, track_meta=False)
+        _check_spatial(img_t, self.spatial_dims)
+        kspace = centered_kspace(img_t, self.spatial_dims)
+        if randomize:
+            self.randomize(kspace.shape)
+        spatial_shape = tuple(img_t.shape[-self.spatial_dims :])
+        mask_shape = (1,) * (img_t.ndim - self.spatial_dims) + spatial_shape
+        if not self._do_transform:
+            return img_t, kspace, torch.ones(mask_shape, device=img_t.device)
+        if self._noise is not None and self.noise_std > 0:
+            if tuple(self._noise.shape) != tuple(kspace.shape):
+                raise RuntimeError(
+                    f"the drawn noise {self._noise.shape} does not fit k-space {tuple(kspace.shape)}; call randomize()."
+                )
+            kspace = kspace + self.noise_std * torch.from_numpy(self._noise).to(kspace.device)
+        mask = torch.as_tensor(self.mask(spatial_shape), device=kspace.device)
+        measured = kspace * mask.to(kspace.dtype)[..., None]
+        zero_filled = zero_filled_recon(measured, mask, self.spatial_dims).to(img_t.dtype)
+        return zero_filled, measured, mask.reshape(mask_shape).float()
+
     def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
         """
         Args:
@@ -243,22 +278,10 @@ class PoissonUndersample(RandomizableTransform):
             randomize: draw a new mask seed / noise (False reuses the last draw, for several keys).
         """
         img_t = convert_to_tensor(img, track_meta=get_track_meta())
-        data = img_t.as_tensor() if hasattr(img_t, "as_tensor") else img_t
-        _check_spatial(data, self.spatial_dims)
-        kspace = centered_kspace(data, self.spatial_dims)
-        if randomize:
-            self.randomize(kspace.shape)
+        zero_filled = self.measure(img_t, randomize)[0]
         if not self._do_transform:
             return img_t
-        if self._noise is not None and self.noise_std > 0:
-            if tuple(self._noise.shape) != tuple(kspace.shape):
-                raise RuntimeError(
-                    f"the drawn noise {self._noise.shape} does not fit k-space {tuple(kspace.shape)}; call randomize()."
-                )
-            kspace = kspace + self.noise_std * torch.from_numpy(self._noise).to(kspace.device)
-        spatial_shape = tuple(data.shape[-self.spatial_dims :])
-        out = zero_filled_recon(kspace, self.mask(spatial_shape), self.spatial_dims).to(data.dtype)
-        return convert_to_dst_type(out, dst=img_t)[0]
+        return convert_to_dst_type(zero_filled, dst=img_t)[0]
 
 
 class PoissonUndersampled(RandomizableTransform, MapTransform):
@@ -270,6 +293,10 @@ class PoissonUndersampled(RandomizableTransform, MapTransform):
     Args:
         keys: keys of the images to under-sample.
         acceleration, spatial_dims, seed, random_mask, noise_std, calib, prob: as in :class:`PoissonUndersample`.
+        store_measurement: also store the measured k-space ``(C, *spatial, 2)`` under ``kspace_key`` and the sampling
+            mask ``(1, *spatial)`` (0 / 1 floats) under ``mask_key`` (one image key only): the inputs of a
+            data-consistency network (:meth:`PoissonUndersample.measure`). A flag (``"false"`` reads as False).
+        kspace_key, mask_key: the keys of the stored measurement.
         allow_missing_keys: do not raise when a key is missing.
     """
 
@@ -285,10 +312,19 @@ class PoissonUndersampled(RandomizableTransform, MapTransform):
         noise_std: float = 0.0,
         calib: Sequence[int] | None = None,
         prob: float = 1.0,
+        store_measurement: bool | str = False,
+        kspace_key: str = "kspace",
+        mask_key: str = "mask",
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
+        self.store_measurement = as_bool(store_measurement, "store_measurement (data_consistency)")
+        if self.store_measurement and len(self.keys) != 1:
+            raise ValueError(
+                f"PoissonUndersampled: store_measurement keeps the measurement of one image, got keys {self.keys}."
+            )
+        self.kspace_key, self.mask_key = kspace_key, mask_key
         self.undersample = PoissonUndersample(acceleration, spatial_dims, seed, random_mask, noise_std, calib, 1.0)
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
@@ -311,7 +347,10 @@ class PoissonUndersampled(RandomizableTransform, MapTransform):
                     first = False
                 else:
                     self.undersample.randomize_noise(shape)
-                d[key] = self.undersample(img, randomize=False)
+                zero_filled, kspace, mask = self.undersample.measure(img, randomize=False)
+                d[key] = convert_to_dst_type(zero_filled, dst=img)[0]
+                if self.store_measurement:
+                    d[self.kspace_key], d[self.mask_key] = kspace, mask
             except ValueError as e:
                 raise ValueError(f"PoissonUndersampled, key {key!r} of {_source(d[key])}: {e}") from e
         return d
@@ -330,7 +369,8 @@ def make_kspace_noise(
     spatial_dims: int = 2,
     mask_seed: int = 0,
     calib: Sequence[int] | None = None,
-) -> PoissonUndersample:
+    data_consistency: bool = False,
+) -> PoissonUndersample | KSpaceMeasurement:
     """A seeded noisy under-sampler for the robustness sweep: fully sampled batch -> noisy zero-filled batch.
 
     Made for :func:`monai_hyperconv.handlers.run_noise_sweep`'s ``noise_factory`` with ``image_key`` set to the
@@ -341,19 +381,42 @@ def make_kspace_noise(
         level: noise standard deviation ``sigma`` (see :class:`PoissonUndersample`).
         seed: seed of the noise: the same for every model, so that all models see the same inputs.
         acceleration, spatial_dims, mask_seed, calib: the mask, as in training.
+        data_consistency: return a :class:`KSpaceMeasurement` (the zero-filled batch and the network's ``kspace`` /
+            ``mask`` keyword arguments) instead, for a data-consistency network.
     """
     if kind != "kspace_gaussian":
         raise ValueError(f"Unknown k-space noise kind {kind!r}; expected 'kspace_gaussian'.")
     t = PoissonUndersample(acceleration, spatial_dims, mask_seed, False, float(level), calib)
     t.set_random_state(seed)
-    return t
+    return KSpaceMeasurement(t) if as_bool(data_consistency, "data_consistency") else t
+
+
+class KSpaceMeasurement:
+    """``image -> (zero_filled, {"kspace": ..., "mask": ...})``: a network input and the keyword arguments of a
+    data-consistency network (e.g. :class:`~monai_hyperconv.networks.PaperUNet`), from one
+    :meth:`PoissonUndersample.measure` (a new draw per call).
+
+    :class:`monai_hyperconv.handlers.NoisyBatch` passes the keyword arguments on to the network.
+    """
+
+    def __init__(self, undersample: PoissonUndersample) -> None:
+        self.undersample = undersample
+
+    def __call__(self, img: NdarrayOrTensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        zero_filled, kspace, mask = self.undersample.measure(img)
+        return zero_filled, {"kspace": kspace, "mask": mask}
 
 
 def kspace_noise_factory(
-    acceleration: float = 8.0, spatial_dims: int = 2, mask_seed: int = 0, calib: Sequence[int] | None = None
+    acceleration: float = 8.0,
+    spatial_dims: int = 2,
+    mask_seed: int = 0,
+    calib: Sequence[int] | None = None,
+    data_consistency: bool = False,
 ):
     """``(kind, level, seed) -> transform``: :func:`make_kspace_noise` bound to one mask, the ``noise_factory`` of
     :class:`monai_hyperconv.handlers.NoiseSweep`."""
     return functools.partial(
-        make_kspace_noise, acceleration=acceleration, spatial_dims=spatial_dims, mask_seed=mask_seed, calib=calib
-    )
+        make_kspace_noise, acceleration=acceleration, spatial_dims=spatial_dims, mask_seed=mask_seed, calib=calib,
+        data_consistency=data_consistency,
+    )  # fmt: skip

@@ -31,6 +31,8 @@ from monai_hyperconv.apps.csmri.report import REPORT_FIELDS, read_test_report
 from monai_hyperconv.apps.csmri.transforms import (
     LoadMRISliced,
     axial_slice_index,
+    check_measured_kspace,
+    measurement_prepare_batch,
     undersampling_probability,
     with_slice_indices,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "NoiseExamples",
     "RealScanSummary",
     "axial_slice_index",
+    "check_measured_kspace",
     "csmri_inference_files",
     "ensure_head_slices",
     "ensure_icbm152_slices",
@@ -56,6 +59,7 @@ __all__ = [
     "generate_icbm152_slices",
     "image_name",
     "load_csmri_datalist",
+    "measurement_prepare_batch",
     "nifti_files",
     "plot_noise_examples",
     "plot_test_violins",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from ignite.engine import Events
-from monai.engines import SupervisedEvaluator
+from monai.engines import SupervisedEvaluator, default_prepare_batch
 from monai.handlers import IgniteMetricHandler, from_engine
 from monai.inferers import SimpleInferer
 from monai.metrics import PSNRMetric, SSIMMetric
@@ -66,6 +66,8 @@ class CSMRITestReport:
         device: where the network runs.
         spatial_dims: for SSIM.
         inferer: ``inferer(inputs, network)``; None calls the network.
+        prepare_batch: the evaluator's ``prepare_batch`` (MONAI's ``PrepareBatchExtraInput`` passes a
+            data-consistency network its ``kspace`` and ``mask``); None: MONAI's default.
         root_dir: image names in the CSV are file paths relative to it (the dataset folder); None: base names.
     """
 
@@ -79,8 +81,10 @@ class CSMRITestReport:
         spatial_dims: int = 2,
         inferer=None,
         root_dir: str | None = None,
+        prepare_batch=None,
     ) -> None:
         self.network = network
+        self.prepare_batch = prepare_batch if prepare_batch is not None else default_prepare_batch
         self.root_dir = root_dir
         self.dataloader = dataloader
         self.output_dir = output_dir
@@ -116,6 +120,7 @@ class CSMRITestReport:
             val_data_loader=self.dataloader,
             epoch_length=None if isinstance(self.dataloader, DataLoader) else len(self.dataloader),
             network=self.network,
+            prepare_batch=self.prepare_batch,
             inferer=self.inferer if self.inferer is not None else SimpleInferer(),
             key_val_metric={"psnr": handlers.pop("psnr")},
             additional_metrics=handlers,

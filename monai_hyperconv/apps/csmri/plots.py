@@ -58,6 +58,7 @@ def plot_noise_examples(
     seed: int = 0,
     model_name: str = "model",
     device: str | torch.device = "cpu",
+    data_consistency: bool = False,
 ) -> str:
     """Panel of one test image at several k-space noise levels (the paper's Figure 9).
 
@@ -74,6 +75,7 @@ def plot_noise_examples(
         seed: noise seed.
         model_name: column title of the model.
         device: where the network runs.
+        data_consistency: also pass the measured ``kspace`` and ``mask`` to the network (a data-consistency network).
     """
     plt = require_pyplot("CS-MRI figures")
 
@@ -85,9 +87,11 @@ def plot_noise_examples(
     fig, axes = plt.subplots(len(levels), 3, figsize=(7.5, 2.6 * len(levels)), squeeze=False)
     spatial_dims = target.ndim - 2
     for row, level in zip(axes, levels):
-        noisy = make_kspace_noise("kspace_gaussian", float(level), seed, acceleration, spatial_dims, mask_seed)(target)
+        measure = make_kspace_noise("kspace_gaussian", float(level), seed, acceleration, spatial_dims, mask_seed,
+                                    data_consistency=True)  # fmt: skip
+        noisy, kwargs = measure(target)
         with torch.no_grad():
-            pred = network(noisy)
+            pred = network(noisy, **kwargs) if data_consistency else network(noisy)
         panels = [("fully sampled", target, None), ("zero-filled", noisy, None), (model_name, pred, None)]
         for ax, (title, img, _) in zip(row, panels):
             ax.imshow(img[0, 0].detach().cpu().numpy().T, cmap="gray", vmin=0, vmax=1, origin="lower")
@@ -108,7 +112,7 @@ class NoiseExamples:
     ``<output_dir>/noise_examples_<model_name>.png``.
 
     Args:
-        network, dataset, levels, index, acceleration, mask_seed, seed, model_name, device: as in
+        network, dataset, levels, index, acceleration, mask_seed, seed, model_name, device, data_consistency: as in
             :func:`plot_noise_examples`.
         output_dir: folder of the PNG.
         enabled: False (or a flag string such as ``"false"``) makes ``run()`` do nothing (the bundle's
@@ -128,13 +132,17 @@ class NoiseExamples:
         seed: int = 0,
         device: str | torch.device = "cpu",
         enabled: bool | str = True,
+        data_consistency: bool | str = False,
     ) -> None:
         self.network = network
         self.dataset = dataset
         self.levels = list(levels)
         self.output_dir = output_dir
         self.model_name = model_name
-        self.options = {"index": index, "acceleration": acceleration, "mask_seed": mask_seed, "seed": seed}
+        self.options = {
+            "index": index, "acceleration": acceleration, "mask_seed": mask_seed, "seed": seed,
+            "data_consistency": as_bool(data_consistency, "data_consistency"),
+        }  # fmt: skip
         self.device = device
         self.enabled = as_bool(enabled, "enabled (run_noise_sweep)")
 

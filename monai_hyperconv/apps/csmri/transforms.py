@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
+from monai.engines import PrepareBatchExtraInput, default_prepare_batch
 from monai.transforms import LoadImage, MapTransform, Orientation, ScaleIntensityRangePercentiles
 from monai.utils import ImageMetaKey
 
@@ -174,3 +175,27 @@ def undersampling_probability(undersample_input: bool | str) -> float:
         ValueError: naming ``undersample_input`` when it is not a flag.
     """
     return 1.0 if as_bool(undersample_input, "undersample_input") else 0.0
+
+
+def check_measured_kspace(data_consistency: bool | str, undersample_input: bool | str) -> None:
+    """Refuse inference with a data-consistency model on inputs that are zero-filled already: their measured k-space
+    is lost (a magnitude image keeps no phase), so the model would run without the step it was trained with.
+
+    Raises:
+        ValueError: naming both flags and the ways out.
+    """
+    if as_bool(data_consistency, "data_consistency") and not as_bool(undersample_input, "undersample_input"):
+        raise ValueError(
+            "data_consistency needs the measured k-space, which zero-filled inputs (undersample_input false) do not "
+            "keep; expected fully sampled inputs (--undersample_input true), or --data_consistency false to run the "
+            "network without it."
+        )
+
+
+def measurement_prepare_batch(data_consistency: bool | str):
+    """The trainer's and evaluators' ``prepare_batch``: MONAI's ``PrepareBatchExtraInput`` passing the batch's
+    ``kspace`` and ``mask`` (stored by ``PoissonUndersampled(store_measurement=True)``) to a
+    data-consistency network as keyword arguments; MONAI's ``default_prepare_batch`` without data consistency."""
+    if as_bool(data_consistency, "data_consistency"):
+        return PrepareBatchExtraInput({"kspace": "kspace", "mask": "mask"})
+    return default_prepare_batch
