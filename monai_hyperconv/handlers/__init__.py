@@ -17,6 +17,8 @@ Every bundle of the project builds on these (see ``bundles/liver_lesion_seg/conf
 - :class:`BestEpochEarlyStopping`: end training when the best validation epoch lies ``patience`` epochs back;
   :class:`LearningCurveWriter`: the per-epoch training loss and validation metrics as a CSV.
 - :class:`EpochTimeLimit`: end training at an epoch boundary within a wall-clock budget.
+- :class:`PreciseBatchNormStats`: batch-norm running statistics recomputed with each epoch's final weights before
+  validation (:func:`recompute_batch_norm_stats`).
 - :class:`KernelScale`: run a trained hyper network on a finer pixel grid (:func:`apply_kernel_scale`).
 - :class:`NoiseSweep`, :func:`run_noise_sweep`, :func:`plot_noise_sweeps`: metric vs. test-noise level, CSV + PNG.
 - :func:`from_engine_stacked`: ``monai.handlers.from_engine`` with each key's items stacked.
@@ -26,6 +28,7 @@ Datasets and datalists are in :mod:`monai_hyperconv.data`, the input checks and 
 :mod:`monai_hyperconv.utils`.
 """
 
+from monai_hyperconv.handlers.batch_norm import BATCH_NORM_TYPES, PreciseBatchNormStats, recompute_batch_norm_stats
 from monai_hyperconv.handlers.checkpoint_loader import (
     CheckedCheckpointLoader,
     describe_checkpoint_mismatch,
@@ -55,6 +58,7 @@ from monai_hyperconv.handlers.time_limit import EpochTimeLimit
 from monai_hyperconv.handlers.utils import from_engine_stacked
 
 __all__ = [
+    "BATCH_NORM_TYPES",
     "AtomicFileSaver",
     "BestEpochEarlyStopping",
     "CheckedCheckpointLoader",
@@ -62,6 +66,7 @@ __all__ = [
     "KernelScale",
     "LearningCurveWriter",
     "NoiseSweep",
+    "PreciseBatchNormStats",
     "ResumableCheckpointer",
     "StopOnNonFiniteLoss",
     "StopOnNonFiniteOutput",
@@ -77,6 +82,7 @@ __all__ = [
     "randomizable_transforms",
     "read_learning_curve",
     "read_sweep_csv",
+    "recompute_batch_norm_stats",
     "replays_exactly",
     "run_noise_sweep",
     "save_materialized_weights",
