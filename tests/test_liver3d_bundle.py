@@ -5,6 +5,8 @@ writing predictions in the input's space, and (slow) a whole training + evaluati
 import copy
 import csv
 import os
+import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -16,6 +18,8 @@ from monai.bundle import ConfigParser
 from monai_hyperconv import HyperConv3d, HyperConvTranspose3d
 from monai_hyperconv.layers import HyperConvNd
 from monai_hyperconv.networks import PaperUNet, receptive_field
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "bundles", "liver_lesion_seg_3d", "configs")
@@ -195,3 +199,21 @@ def test_bundle_trains_and_evaluates(tmp_path):
         text = f.read()
     assert "test_dice" in text and "test_mean_dice" in text
     assert (root / "outputs" / "noise_sweep_hyper_unet_5x5x5.csv").is_file()
+
+
+@pytest.mark.slow
+def test_batch_norm_probe_runs_and_reports_both_validations(tmp_path):
+    """scripts/batch_norm_probe.py (the measurement behind precise batch norm) runs one epoch and prints both lines."""
+    script = os.path.join(ROOT, "bundles", "liver_lesion_seg_3d", "scripts", "batch_norm_probe.py")
+    result = subprocess.run(
+        [sys.executable, script, "--epochs", "1", "--dataset_dir", str(tmp_path / "data")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("after 1 epochs")]
+    assert len(lines) == 2 and "running averages" in lines[0] and "recomputed on" in lines[1]
+    assert all("val_loss" in line for line in lines)

@@ -4,7 +4,7 @@ recomputed with the final weights.
 Trains the 3D main job (train.yaml + cpu_quick.yaml, precise batch norm off) for a few epochs in this process, then
 runs the bundle's validation twice: with the running averages training left, and after
 ``monai_hyperconv.handlers.recompute_batch_norm_stats`` on the epoch's training batches. Writes into a temporary
-folder; the embedded data go to the bundle's data folder as in the main job. Run from the repository root:
+folder; the embedded data go to the main job's data folder (or ``--dataset_dir``). Run from the repository root:
 
     OMP_NUM_THREADS=1 python bundles/liver_lesion_seg_3d/scripts/batch_norm_probe.py --epochs 2
     # another network: --fragment configs/networks/unet_3x3.yaml
@@ -26,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--fragment", default=None, help="a configs/networks/*.yaml fragment")
+    parser.add_argument("--dataset_dir", default=None, help="default: the main job's (generated on first use)")
     args = parser.parse_args()
     install_excepthook()
     configs = [os.path.join(BUNDLE, "configs", "train.yaml")]
@@ -37,6 +38,8 @@ def main() -> None:
     config.update({"bundle_root": BUNDLE, "ckpt_dir": os.path.join(work, "models"),
                    "output_dir": os.path.join(work, "outputs"), "max_epochs": args.epochs, "num_workers": 0,
                    "precise_bn_batches": 0})  # fmt: skip
+    if args.dataset_dir:
+        config["dataset_dir"] = args.dataset_dir
     config.get_parsed_content("setup")
     trainer = config.get_parsed_content("train#trainer")
     validator = config.get_parsed_content("validate#evaluator")
