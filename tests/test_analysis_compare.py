@@ -458,3 +458,12 @@ def test_experiment_seeds_and_command_line_seed(bundle, tmp_path):
     experiment.write_text(experiment.read_text().replace("seeds: [4, 5]", "seeds: [4, x]").replace("seed: 1\n", ""))
     with pytest.raises(ValueError, match="list of integers"):
         make_runner(str(experiment), output_dir=str(tmp_path / "o"))
+
+
+def test_command_help_prints_the_command_instead_of_running_it(capsys):
+    """`compare --help` used to reach run_comparison as an override named help (fire passes unknown flags on)."""
+    from monai_hyperconv.analysis.__main__ import run_analysis_cli
+
+    run_analysis_cli(["compare", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("python -m monai_hyperconv.analysis compare") and "Train and compare network fragments" in out

@@ -21,6 +21,9 @@ Examples:
 
 from __future__ import annotations
 
+import inspect
+import sys
+
 from monai_hyperconv.analysis.commands import analyze_kernels, analyze_recapitulation
 from monai_hyperconv.analysis.compare import run_comparison
 from monai_hyperconv.analysis.compare.curves import learning_speed_command
@@ -40,6 +43,11 @@ def run_analysis_cli(argv: list[str] | None = None) -> None:
         "monitor": monitor_command,
         "fingerprint": fingerprint_command,
     }
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) > 1 and argv[0] in commands and {"--help", "-h"} & set(argv[1:]):
+        # fire would pass --help on as a config override of a command taking **overrides (compare)
+        print(f"python -m monai_hyperconv.analysis {argv[0]} --flag value ...\n\n{inspect.getdoc(commands[argv[0]])}")
+        return
     fire = require("fire", purpose="the analysis command line")
     fire.Fire(commands, command=argv)
 
