@@ -19,8 +19,6 @@ from monai_hyperconv import HyperConv3d, HyperConvTranspose3d
 from monai_hyperconv.layers import HyperConvNd
 from monai_hyperconv.networks import PaperUNet, receptive_field
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "bundles", "liver_lesion_seg_3d", "configs")
 TINY = TINY_BUNDLE_OVERRIDES["liver_lesion_seg_3d"]
@@ -204,10 +202,10 @@ def test_bundle_trains_and_evaluates(tmp_path):
 @pytest.mark.slow
 def test_batch_norm_probe_runs_and_reports_both_validations(tmp_path):
     """scripts/batch_norm_probe.py (the measurement behind precise batch norm) runs one epoch and prints both lines."""
-    script = os.path.join(ROOT, "bundles", "liver_lesion_seg_3d", "scripts", "batch_norm_probe.py")
+    script = os.path.join(REPO, "bundles", "liver_lesion_seg_3d", "scripts", "batch_norm_probe.py")
     result = subprocess.run(
         [sys.executable, script, "--epochs", "1", "--dataset_dir", str(tmp_path / "data")],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,

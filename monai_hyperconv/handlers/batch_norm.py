@@ -31,8 +31,12 @@ __all__ = ["BATCH_NORM_TYPES", "PreciseBatchNormStats", "recompute_batch_norm_st
 BATCH_NORM_TYPES = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm)
 
 
+def _local_module(network: torch.nn.Module) -> torch.nn.Module:
+    return getattr(network, "module", network)  # DistributedDataParallel: the local module
+
+
 def _batch_norms(network: torch.nn.Module) -> list[torch.nn.Module]:
-    return [m for m in network.modules() if isinstance(m, BATCH_NORM_TYPES) and m.track_running_stats]
+    return [m for m in _local_module(network).modules() if isinstance(m, BATCH_NORM_TYPES) and m.track_running_stats]
 
 
 def recompute_batch_norm_stats(network: torch.nn.Module, batches, forward=None) -> int:
@@ -46,7 +50,7 @@ def recompute_batch_norm_stats(network: torch.nn.Module, batches, forward=None) 
         batches: an iterable of network inputs, or of whatever ``forward`` takes.
         forward: ``forward(network, batch)``; None calls ``network(batch)``.
     """
-    module = getattr(network, "module", network)  # DistributedDataParallel: the local module
+    module = _local_module(network)
     norms = _batch_norms(module)
     if not norms:
         return 0
@@ -91,7 +95,7 @@ class PreciseBatchNormStats:
         self.logger = logging.getLogger(self.__class__.__name__)
 
     def attach(self, engine: Engine) -> None:
-        if self.num_batches == 0 or not _batch_norms(getattr(self.network, "module", self.network)):
+        if self.num_batches == 0 or not _batch_norms(self.network):
             return
         self.logger = engine.logger
         engine.add_event_handler(Events.EPOCH_STARTED, self._clear)
@@ -106,7 +110,7 @@ class PreciseBatchNormStats:
 
     def _forward(self, engine: Engine):
         amp = bool(getattr(engine, "amp", False))
-        device = engine.state.device if hasattr(engine.state, "device") else getattr(engine, "device", None)
+        device = engine.state.device  # MONAI's workflows keep their device in the state
 
         def forward(module: torch.nn.Module, batch) -> None:
             prepared = engine.prepare_batch(
@@ -115,7 +119,7 @@ class PreciseBatchNormStats:
             inputs, args, kwargs = prepared[0], (), {}
             if len(prepared) == 4:
                 args, kwargs = tuple(prepared[2]), dict(prepared[3])
-            with torch.autocast(torch.device(device).type if device is not None else "cpu", enabled=amp):
+            with torch.autocast(torch.device(device).type, enabled=amp):
                 module(inputs, *args, **kwargs)
 
         return forward
